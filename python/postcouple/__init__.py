@@ -1,0 +1,15 @@
+"""postcouple: SFT and RL post-training with a Rust core, and the coupling between them.
+
+The compiled core is importable with only numpy installed::
+
+    from postcouple.advantages import grpo
+    from postcouple.packing import pack
+    from postcouple.rewards import math_reward
+
+Training (``postcouple.train``) and the coupling experiment
+(``postcouple.coupling``) need the ``train`` extra (torch, transformers).
+"""
+
+from postcouple._core import __version__
+
+__all__ = ["__version__"]

@@ -1,0 +1,3 @@
+from postcouple.cli import main
+
+raise SystemExit(main())

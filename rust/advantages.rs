@@ -1,0 +1,1 @@
+//! Advantage estimators (GRPO family, RLOO, REINFORCE++, GAE, ...).

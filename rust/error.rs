@@ -1,0 +1,56 @@
+//! The one error type of the core.
+//!
+//! Every fallible core function returns [`Result`]. The binding layer maps
+//! each variant to a Python exception class in one place (`py/mod.rs`):
+//! `Value` → `ValueError`, `Type` → `TypeError`. An unparseable *model
+//! answer* is never an error: it is data (a score of 0 or NaN).
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// An argument has the right type but a bad value (shape, range, length).
+    Value { arg: &'static str, msg: String },
+    /// An argument has the wrong type or dtype.
+    Type { arg: &'static str, msg: String },
+}
+
+impl Error {
+    pub fn value(arg: &'static str, msg: impl Into<String>) -> Self {
+        Error::Value {
+            arg,
+            msg: msg.into(),
+        }
+    }
+    pub fn type_(arg: &'static str, msg: impl Into<String>) -> Self {
+        Error::Type {
+            arg,
+            msg: msg.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Value { arg, msg } | Error::Type { arg, msg } => write!(f, "{arg}: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_the_argument() {
+        let e = Error::value("capacity", "must be > 0, got 0");
+        assert_eq!(e.to_string(), "capacity: must be > 0, got 0");
+        let e = Error::type_("rewards", "expected float32 or float64");
+        assert_eq!(e.to_string(), "rewards: expected float32 or float64");
+    }
+}

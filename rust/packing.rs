@@ -1,0 +1,1 @@
+//! Sequence packing (BFD/FFD) and workload balancing across ranks.

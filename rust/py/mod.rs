@@ -1,0 +1,58 @@
+//! The binding layer: the only Rust code that knows Python.
+//!
+//! One submodule per capability registers its functions on `postcouple._core`.
+//! Conventions for every binding:
+//! - check dtypes/shapes/contiguity up front and raise `TypeError`/`ValueError`
+//!   naming the argument (through [`crate::Error`]);
+//! - copy inputs into owned Rust data (or borrow read-only slices), then run the
+//!   work inside [`detach`], which releases the GIL and turns a panic (a bug)
+//!   into a Python `RuntimeError` instead of letting it reach Python;
+//! - return owned arrays (`into_pyarray`, no copy).
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+mod advantages;
+mod packing;
+mod rewards;
+
+impl From<crate::Error> for PyErr {
+    fn from(e: crate::Error) -> PyErr {
+        match e {
+            crate::Error::Value { .. } => PyValueError::new_err(e.to_string()),
+            crate::Error::Type { .. } => PyTypeError::new_err(e.to_string()),
+        }
+    }
+}
+
+/// Run `f` with the GIL released; a panic inside becomes `RuntimeError`.
+#[allow(dead_code)]
+pub(crate) fn detach<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce() -> crate::Result<T> + Send,
+{
+    let out = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    match out {
+        Ok(r) => r.map_err(PyErr::from),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(PyRuntimeError::new_err(format!(
+                "internal error in postcouple._core (please report): {msg}"
+            )))
+        }
+    }
+}
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    advantages::register(m)?;
+    packing::register(m)?;
+    rewards::register(m)?;
+    Ok(())
+}

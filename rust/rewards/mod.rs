@@ -1,0 +1,1 @@
+//! Verifiable rewards: answer extraction, math equivalence, labels, formats.
