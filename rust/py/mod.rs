@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 mod advantages;
+mod math;
 mod packing;
 mod rewards;
 
@@ -52,6 +53,7 @@ where
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     advantages::register(m)?;
+    math::register(m)?;
     packing::register(m)?;
     rewards::register(m)?;
     Ok(())
