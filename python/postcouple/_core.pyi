@@ -3,3 +3,60 @@
 # vice versa. Users import the wrappers (postcouple.advantages, .packing, .rewards).
 
 __version__: str
+
+# --- advantages ---
+import numpy as np
+
+def group_advantages(
+    estimator: str,
+    rewards: np.ndarray,
+    *,
+    group_size: int | None = None,
+    index: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
+    eps: float = 1e-6,
+    unbiased: bool = True,
+    singleton: str = "zero",
+    nan: str = "ignore",
+    equal_zero: bool = True,
+    scale: str = "group",
+    f_norm: float = 1.0,
+    normalize: bool = True,
+    parallel: bool = False,
+) -> np.ndarray: ...
+def masked_whiten(
+    values: np.ndarray,
+    response_mask: np.ndarray,
+    *,
+    shift_mean: bool = True,
+    unbiased: bool = True,
+    eps: float = 1e-8,
+    clamp: bool = False,
+    zero_masked: bool = False,
+    parallel: bool = False,
+) -> np.ndarray: ...
+def to_token_level(
+    advantages: np.ndarray, response_mask: np.ndarray, *, parallel: bool = False
+) -> np.ndarray: ...
+def discounted_returns(
+    token_level_rewards: np.ndarray,
+    response_mask: np.ndarray,
+    gamma: float,
+    *,
+    skip_masked: bool = True,
+    parallel: bool = False,
+) -> np.ndarray: ...
+def gae(
+    token_level_rewards: np.ndarray,
+    values: np.ndarray,
+    response_mask: np.ndarray,
+    gamma: float,
+    lam: float,
+    *,
+    skip_masked: bool = True,
+    whiten: bool = True,
+    unbiased: bool = True,
+    eps: float = 1e-8,
+    clamp: bool = False,
+    parallel: bool = False,
+) -> tuple[np.ndarray, np.ndarray]: ...
