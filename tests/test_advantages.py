@@ -253,32 +253,126 @@ def test_compat_openrlhf(G):
 
 
 def _import_verl():
-    """verl's core_algos, if verl (and its light deps) are installed; ray stubbed."""
+    """verl's core_algos if verl (``pip install --no-deps verl`` and its light
+    deps, see the Makefile) is installed. verl's package import wants ray,
+    which the advantage functions never touch: a stub module stands in."""
     try:
-        sys.modules.setdefault("ray", types.ModuleType("ray"))
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    if "ray" not in sys.modules:
+
+        class _Stub(types.ModuleType):
+            def __getattr__(self, name):
+                if name.startswith("__"):
+                    raise AttributeError(name)
+                m = _Stub(f"{self.__name__}.{name}")
+                sys.modules[m.__name__] = m
+                return m
+
+            def __call__(self, *a, **k):
+                return a[0] if a and callable(a[0]) and not k else (lambda f: f)
+
+            def __mro_entries__(self, bases):
+                return (object,)
+
+        for n in ("ray", "ray.util", "ray.actor", "ray.experimental"):
+            sys.modules[n] = _Stub(n)
+        stubbed = True
+    else:
+        stubbed = False
+    try:
         return importlib.import_module("verl.trainer.ppo.core_algos")
     except Exception:  # noqa: BLE001 - any import failure means "not available"
+        if stubbed:
+            for n in [k for k in sys.modules if k == "ray" or k.startswith("ray.")]:
+                del sys.modules[n]
         return None
 
 
-def test_against_real_verl_when_installed():
+@pytest.fixture(scope="module")
+def verl_algos():
     core_algos = _import_verl()
     if core_algos is None:
-        pytest.skip("verl is not importable here")
+        pytest.skip("verl is not importable here (pip install --no-deps verl + light deps)")
     import torch
 
     torch.set_num_threads(1)
-    rng = np.random.default_rng(3)
-    G, ng, T = 4, 6, 5
+    return core_algos
+
+
+class _Cfg(dict):
+    """verl reads some options with config.get(...) and others as attributes."""
+
+    __getattr__ = dict.get
+
+
+@pytest.mark.parametrize("G", [1, 2, 4])
+def test_against_real_verl_group_estimators(verl_algos, G):
+    import torch
+
+    rng = np.random.default_rng(3 + G)
+    ng, T = 6, 5
     r = _rand_groups(rng, ng, G)
-    uid = np.array([f"u{i}" for i in range(ng)], dtype=object).repeat(G)
-    m = torch.ones(len(r), T)
+    uid = np.array([f"u{i}" for i in rng.permutation(ng)], dtype=object).repeat(G)
+    perm = rng.permutation(len(r))
+    r, uid = r[perm], uid[perm]
+    lens = rng.integers(1, T + 1, size=len(r))
+    m = torch.from_numpy((np.arange(T)[None, :] < lens[:, None]).astype(np.float64))
+    valid = m.numpy() != 0
     tok = torch.zeros(len(r), T, dtype=torch.float64)
-    tok[:, -1] = torch.from_numpy(r)
-    want, _ = core_algos.compute_grpo_outcome_advantage(tok, m, uid)
-    close(A.grpo(r, index=uid, compat="verl"), want[:, 0].numpy())
-    want, _ = core_algos.compute_rloo_outcome_advantage(tok, m, uid)
-    close(A.rloo(r, index=uid, compat="verl"), want[:, 0].numpy())
+    tok[:, 0] = torch.from_numpy(r)  # verl sums the token rewards per sequence
+    cfg = _Cfg(norm_adv_by_std_in_grpo=True, gamma=0.9)
+
+    def seq(fn, **k):
+        out, _ = fn(tok.clone(), m, uid, **k)
+        return out.numpy()
+
+    for norm in (True, False):
+        want = seq(verl_algos.compute_grpo_outcome_advantage, norm_adv_by_std_in_grpo=norm)
+        got = A.grpo(r, index=uid, scale="group" if norm else "none", compat="verl")
+        close(A.to_token_level(got, valid), want)
+    close(A.to_token_level(A.rloo(r, index=uid, compat="verl"), valid),
+          seq(verl_algos.compute_rloo_outcome_advantage))  # fmt: skip
+    close(A.to_token_level(A.rloo(r, index=uid, compat="verl", singleton="zero"), valid),
+          seq(verl_algos.compute_rloo_vectorized_outcome_advantage))  # fmt: skip
+    close(A.to_token_level(A.opo(r, lens, index=uid, compat="verl"), valid),
+          seq(verl_algos.compute_opo_outcome_advantage))  # fmt: skip
+    close(A.to_token_level(A.gpg(r, index=uid, compat="verl"), valid),
+          seq(verl_algos.compute_gpg_outcome_advantage))  # fmt: skip
+    if G > 1:
+        close(A.to_token_level(A.grpo_passk(r, index=uid, compat="verl"), valid),
+              seq(verl_algos.compute_grpo_passk_outcome_advantage, config=cfg))  # fmt: skip
+    want = seq(verl_algos.compute_reinforce_plus_plus_baseline_outcome_advantage)
+    close(A.reinforce_pp_baseline(r, m, index=uid, compat="verl"), want, atol=1e-7)
+
+
+def test_against_real_verl_token_level(verl_algos):
+    import torch
+
+    rng = np.random.default_rng(11)
+    B, T = 7, 10
+    r = torch.from_numpy(rng.normal(size=(B, T)))
+    v = torch.from_numpy(rng.normal(size=(B, T)))
+    m = torch.from_numpy((rng.random((B, T)) < 0.8).astype(np.float64))
+    m[:, 0] = 1
+    valid = m.numpy() != 0
+    wa, wr = verl_algos.compute_gae_advantage_return(r, v, m, 0.99, 0.95)
+    ga, gr = A.gae(r, v, m, gamma=0.99, lam=0.95, compat="verl")
+    close(ga.numpy()[valid], wa.numpy()[valid], atol=1e-7)
+    close(gr.numpy()[valid], wr.numpy()[valid])
+    wa, wr = verl_algos.compute_reinforce_plus_plus_outcome_advantage(r, m, config=_Cfg(gamma=0.9))
+    ga, gr = A.reinforce_pp(r, m, gamma=0.9, compat="verl")
+    close(ga.numpy(), wa.numpy(), atol=1e-7)
+    close(gr.numpy(), wr.numpy())
+    base = torch.from_numpy(rng.normal(size=B))
+    wa, wr = verl_algos.compute_remax_outcome_advantage(r, base, m)
+    ga, gr = A.remax(r, base, m)
+    close(ga.numpy(), wa.numpy() * valid)
+    close(gr.numpy(), wr.numpy() * valid)
+    import verl.utils.torch_functional as verl_F
+
+    close(A.masked_whiten(v, m, compat="verl").numpy(), verl_F.masked_whiten(v, m).numpy())
 
 
 # --- groups, dtypes, torch, parallel ------------------------------------------
