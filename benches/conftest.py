@@ -1,0 +1,50 @@
+"""Shared bench helpers.
+
+By default the benches run in smoke mode (CI: ``pytest benches
+--benchmark-disable``): small inputs, each bench once, results still checked.
+``POSTCOUPLE_BENCH_FULL=1`` (``make bench``) switches to the issue's sizes.
+Everything is timed with one torch/BLAS thread unless a bench says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+
+def full() -> bool:
+    """True when full-size benches were asked for (``POSTCOUPLE_BENCH_FULL=1``)."""
+    return os.environ.get("POSTCOUPLE_BENCH_FULL", "") not in ("", "0")
+
+
+def size(smoke: int, full_size: int) -> int:
+    """``full_size`` under ``POSTCOUPLE_BENCH_FULL=1``, else ``smoke``."""
+    return full_size if full() else smoke
+
+
+def once(benchmark, fn, *args, **kwargs):
+    """Time a slow peer with a single round (seconds per call at full size)."""
+    return benchmark.pedantic(fn, args=args, kwargs=kwargs, rounds=1, iterations=1)
+
+
+@pytest.fixture
+def bench_size():
+    """The :func:`size` helper, as a fixture: ``n = bench_size(1_000, 1_000_000)``."""
+    return size
+
+
+@pytest.fixture
+def bench_once():
+    """The :func:`once` helper, as a fixture: ``bench_once(benchmark, slow_fn, x)``."""
+    return once
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # Only if a bench module already imported torch: the packing benches never need it.
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    yield
