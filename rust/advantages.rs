@@ -393,8 +393,8 @@ fn lane_sum<T: Real, const IGNORE: bool>(r: &[T], f: impl Fn(f64) -> f64) -> (f6
         }
     };
     for ch in chunks {
-        for k in 0..4 {
-            add(k, ch[k]);
+        for (k, &x) in ch.iter().enumerate() {
+            add(k, x);
         }
     }
     for (k, &x) in rem.iter().enumerate() {
