@@ -1,0 +1,183 @@
+"""Checkpoints that never lose finished work.
+
+A checkpoint is a directory ``checkpoints/step-00000123/`` holding
+
+- ``model.safetensors`` — the weights (safetensors: no pickle);
+- ``optim.pt`` — optimizer states, saved with ``torch.save`` and loaded with
+  ``weights_only=True`` (tensors and plain containers only, never arbitrary
+  pickles);
+- ``rng.pt`` — torch CPU (and CUDA) RNG states, numpy and Python RNG states;
+- ``state.json`` — stage index, step in stage, global step, data positions.
+
+It is first written into a temporary sibling directory and then renamed into
+place (a rename is atomic on POSIX), and ``checkpoints/latest`` (a one-line
+file, itself replaced atomically) names the newest complete one. A run killed
+at any moment therefore leaves either the old or the new checkpoint, whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def rng_state() -> dict[str, Any]:
+    st: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(legacy=False),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def set_rng_state(st: dict[str, Any]) -> None:
+    torch.set_rng_state(st["torch"])
+    np.random.set_state(st["numpy"])
+    random.setstate(st["python"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def _plain(x: Any) -> Any:
+    # numpy/python RNG states hold arrays and tuples: turn them into plain lists,
+    # ints and strings so that ``torch.load(weights_only=True)`` accepts them.
+    if isinstance(x, np.ndarray):
+        return {"__ndarray__": x.tolist(), "dtype": str(x.dtype)}
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    return x
+
+
+def _unplain(x: Any) -> Any:
+    if isinstance(x, dict):
+        if "__ndarray__" in x:
+            return np.array(x["__ndarray__"], dtype=x["dtype"])
+        return {k: _unplain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_unplain(v) for v in x]
+    return x
+
+
+def _rng_to_saveable(st: dict[str, Any]) -> dict[str, Any]:
+    out = dict(st)
+    out["numpy"] = _plain(st["numpy"])
+    out["python"] = _plain(st["python"])
+    return out
+
+
+def _rng_from_saved(st: dict[str, Any]) -> dict[str, Any]:
+    out = dict(st)
+    out["numpy"] = _unplain(st["numpy"])
+    ver, inner, gauss = st["python"]
+    out["python"] = (ver, tuple(inner), gauss)
+    return out
+
+
+def save_checkpoint(
+    root: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    state: dict[str, Any],
+    keep: int = 2,
+) -> Path:
+    """Write checkpoint ``root/step-{step:08d}`` atomically; keep the newest ``keep``."""
+    from safetensors.torch import save_model
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:08d}"
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    try:
+        save_model(model, str(tmp / "model.safetensors"))
+        torch.save({k: o.state_dict() for k, o in optimizers.items()}, tmp / "optim.pt")
+        torch.save(_rng_to_saveable(rng_state()), tmp / "rng.pt")
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_bytes(root / "latest", final.name.encode())
+    done = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-"))
+    for old in done[: max(0, len(done) - keep)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    root = Path(root)
+    f = root / "latest"
+    if not f.exists():
+        return None
+    p = root / f.read_text().strip()
+    return p if (p / "state.json").exists() else None
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load ``model.safetensors`` from a checkpoint or final directory into ``model``."""
+    from safetensors.torch import load_model
+
+    f = Path(path) / "model.safetensors"
+    if not f.exists():
+        raise FileNotFoundError(f"init_from: no model.safetensors in {path}")
+    missing, unexpected = load_model(model, str(f), strict=False)
+    # tied embeddings: lm_head.weight is stored once (safetensors drops shared tensors)
+    missing = [m for m in missing if m != "lm_head.weight"]
+    if missing or unexpected:
+        raise ValueError(
+            f"init_from: weights do not fit the model (missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]})"
+        )
+
+
+def load_checkpoint(
+    path: Path, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer]
+) -> dict[str, Any]:
+    """Restore weights, optimizer and RNG states; return the trainer state."""
+    path = Path(path)
+    load_weights(model, path)
+    opt = torch.load(path / "optim.pt", weights_only=True, map_location="cpu")
+    for k, o in optimizers.items():
+        if k in opt:
+            o.load_state_dict(opt[k])
+    rng = torch.load(path / "rng.pt", weights_only=True)
+    set_rng_state(_rng_from_saved(rng))
+    return json.loads((path / "state.json").read_text())

@@ -1,0 +1,254 @@
+"""Typed configs for a training run, and their TOML form.
+
+One dataclass per stage (``SFTConfig``, ``RLConfig``, ``JointConfig``), plus the
+model, task and evaluation settings; ``RunConfig`` composes them with the
+schedule. Names follow TRL where TRL has one (``learning_rate``,
+``num_generations``, ``beta``, ``epsilon``/``epsilon_high``, ``max_grad_norm``,
+``lr_scheduler_type``, ``warmup_ratio``) and verl's ``loss_agg_mode`` values.
+
+On disk it is TOML, sections named after the fields::
+
+    schedule = "sft:300,rl:100"
+    seed = 0
+    [model]
+    name = "tiny"
+    [rl]
+    num_generations = 8
+    beta = 0.04
+
+Unknown or ill-typed keys are errors that name the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ModelConfig:
+    """Which model, on which device, in which dtype."""
+
+    name: str = "tiny"  # "tiny", "qwen3-0.6b-arch", or a hub id / local path
+    dtype: str = "auto"  # "auto" (bf16 on CUDA, else float32) | "float32" | "bfloat16"
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    attn_implementation: str = "sdpa"
+    hidden_size: int = 64  # tiny only
+    num_hidden_layers: int = 2  # tiny only
+    intermediate_size: int = 192  # tiny only
+
+
+@dataclass
+class TaskConfig:
+    """Which task and its options (passed to the task's constructor)."""
+
+    name: str = "arith"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW and the learning-rate schedule of one stage."""
+
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.99
+    lr_scheduler_type: str = "constant"  # "constant" | "linear" | "cosine" (after warmup)
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    # No gradient_accumulation_steps: a step's batch is always split into
+    # micro-batches that fit (SFT: max_tokens_per_batch; RL: num_mini_batches)
+    # and their gradients accumulate with a step-level normaliser.
+
+
+@dataclass
+class SFTConfig(OptimConfig):
+    """Supervised fine-tuning: cross-entropy on response tokens only."""
+
+    batch_size: int = 64  # sequences per optimizer step (over all accumulation steps)
+    packing: bool = True  # padding-free packed micro-batches (postcouple.packing)
+    max_tokens_per_batch: int = 8192  # capacity of one packed micro-batch
+    max_length: int = 512  # longer examples are truncated (prompt kept)
+
+
+@dataclass
+class RLConfig(OptimConfig):
+    """GRPO-family RL: G samples per prompt, PPO-clip loss, optional KL to a reference."""
+
+    learning_rate: float = 5e-4
+    num_prompts: int = 16  # prompts per step; the batch holds num_prompts * num_generations
+    num_generations: int = 8
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 16
+    estimator: str = "grpo"  # any name in postcouple.advantages.ESTIMATORS
+    scale_rewards: str = "group"  # grpo: "group" | "batch" | "none"
+    beta: float = 0.0  # KL coefficient to the reference (TRL's beta)
+    kl_estimator: str = "k3"  # "k1" | "k2" | "k3"
+    epsilon: float = 0.2  # clip low
+    epsilon_high: float | None = None  # clip high (DAPO); None = epsilon
+    loss_agg_mode: str = (
+        "token-mean"  # | "seq-mean-token-mean" | "seq-mean-token-sum" | "seq-mean-token-sum-norm"
+    )
+    num_iterations: int = 1  # optimisation epochs per rollout (TRL's num_iterations)
+    num_mini_batches: int = 1  # optimizer steps per epoch
+    reward_weights: list[float] = field(default_factory=list)  # one per reward func; [] = 1 each
+
+
+@dataclass
+class JointConfig:
+    """One loss (1 - mu) * L_RL + mu * L_SFT per step (CHORD-style)."""
+
+    mu: float = 0.3
+    learning_rate: float = 5e-4
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation every ``interval`` steps of every stage (and at each stage's ends)."""
+
+    interval: int = 25
+    num_examples: int = 256  # held-out expert examples for the SFT loss
+    num_prompts: int = 64  # held-out prompts for reward / greedy accuracy
+    num_samples: int = 4  # samples per prompt at temperature 1
+    greedy: bool = True
+    grad_cosine: bool = False  # cos(grad L_SFT, grad L_RL) on fixed probe batches
+    probe_prompts: int = 16
+
+
+@dataclass
+class RunConfig:
+    """A whole run: model, task, the stages' settings and the schedule."""
+
+    schedule: str = "sft:300,rl:100"
+    seed: int = 0
+    out: str = "runs/default"
+    init_from: str = ""  # a run directory (its final/ or latest checkpoint) or a model dir
+    checkpoint_interval: int = 100  # steps; stage ends always checkpoint
+    keep_checkpoints: int = 2
+    progress: bool = True
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
+    joint: JointConfig = field(default_factory=JointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# -- dict / TOML round trip ----------------------------------------------------
+
+
+def _check(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check(value, a, where)
+            except (TypeError, ValueError):
+                pass
+        raise TypeError(f"{where}: expected {tp}, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise TypeError(f"{where}: expected a string, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise TypeError(f"{where}: expected a list, got {value!r}")
+        (a,) = typing.get_args(tp)
+        return [_check(v, a, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a dict, checking every key and type."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{where}: expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {names}")
+    kwargs = {k: _check(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    out = dataclasses.asdict(cfg)
+
+    def strip_none(d: Any) -> Any:  # TOML has no null
+        if isinstance(d, dict):
+            return {k: strip_none(v) for k, v in d.items() if v is not None}
+        return d
+
+    return strip_none(out)
+
+
+def load_toml(path: str | Path) -> RunConfig:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    return from_dict(RunConfig, data)
+
+
+def dump_toml(cfg: RunConfig, path: str | Path) -> None:
+    import tomli_w
+
+    from postcouple.train.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), tomli_w.dumps(to_dict(cfg)).encode())
+
+
+def apply_overrides(cfg: RunConfig, sets: list[str]) -> RunConfig:
+    """Apply ``key=value`` overrides (``rl.beta=0.04``; values parsed as TOML)."""
+    try:
+        import tomllib
+    except ImportError:
+        import tomli as tomllib
+    data = to_dict(cfg)
+    for s in sets:
+        key, sep, raw = s.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set: expected key=value, got {s!r}")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare string
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            if p not in node or not isinstance(node[p], dict):
+                raise ValueError(f"--set {key}: {p!r} is not a section")
+            node = node[p]
+        node[parts[-1]] = value
+    return from_dict(RunConfig, data)

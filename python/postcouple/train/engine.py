@@ -1,0 +1,381 @@
+"""The run loop: stages in schedule order, evaluation, metrics, checkpoints, resume.
+
+``run(cfg)`` trains ``cfg.model`` on ``cfg.task`` through ``cfg.schedule`` and
+writes into ``cfg.out``:
+
+- ``metrics.jsonl``: one JSON object per step (``"kind": "train"``) and per
+  evaluation (``"kind": "eval"``), each with ``stage``, ``stage_index``,
+  ``step`` (global optimizer steps done) and ``stage_step``;
+- ``config.toml``: the resolved config;
+- ``checkpoints/``: every ``checkpoint_interval`` steps and at each stage's end
+  (see :mod:`postcouple.train.checkpoint`); ``final/``: the trained model
+  (``save_pretrained`` layout, loadable with ``from_pretrained`` or as
+  ``init_from``).
+
+Optimizers: one AdamW per stage kind (sft, rl, joint), kept across blocks of an
+alternating schedule, so ``alt(sft:10,rl:10)x5`` is two interleaved
+optimisations rather than ten cold starts; each stage instance runs its own lr
+schedule over its steps.
+
+Resuming (``resume=True``) restores weights, optimizer, RNG and data positions
+from the latest checkpoint and cuts ``metrics.jsonl`` back to it, so on a CPU a
+resumed run's metrics equal an uninterrupted run's.
+
+Example:
+    >>> from postcouple.train import RunConfig, run
+    >>> cfg = RunConfig(schedule="sft:2,rl:1", out="/tmp/pc-doc", progress=False)
+    >>> final = run(cfg, overwrite=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from postcouple.train.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
+from postcouple.train.common import EpochSampler, check_finite, lr_at, set_lr
+from postcouple.train.config import RunConfig, dump_toml
+from postcouple.train.schedule import parse_schedule
+
+
+@dataclass
+class Context:
+    """What hooks see: called as ``hook(record, ctx)`` after each evaluation; a hook
+    may add keys to ``record`` before it is written."""
+
+    cfg: RunConfig
+    model: Any
+    ref_model: Any
+    tokenizer: Any
+    task: Any
+    stage: str
+    step: int
+
+
+def _device(cfg: RunConfig) -> torch.device:
+    d = cfg.model.device
+    if d == "auto":
+        d = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(d)
+
+
+def _resolve_init(path: str) -> Path:
+    p = Path(path)
+    for cand in (p / "final", latest_checkpoint(p / "checkpoints"), p):
+        if cand is not None and (Path(cand) / "model.safetensors").exists():
+            return Path(cand)
+    raise FileNotFoundError(f"init_from: no model.safetensors under {path}")
+
+
+class _Metrics:
+    def __init__(self, path: Path, tb_dir: Path | None) -> None:
+        self.path = path
+        self.f = open(path, "a")
+        self.tb = None
+        if tb_dir is not None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(tb_dir))
+            except Exception:  # tensorboard not installed: JSON lines only
+                self.tb = None
+
+    def write(self, rec: dict[str, Any]) -> None:
+        self.f.write(json.dumps(rec) + "\n")
+        self.f.flush()
+        if self.tb is not None:
+            for k, v in rec.items():
+                if isinstance(v, (int, float)) and k not in ("step", "stage_index"):
+                    self.tb.add_scalar(f"{rec['kind']}/{k}", v, rec["step"])
+
+    def close(self) -> None:
+        self.f.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    keep = [
+        ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step
+    ]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(ln + "\n" for ln in keep))
+    tmp.replace(path)
+
+
+def build(cfg: RunConfig) -> tuple[Any, Any, Any, torch.device]:
+    """Model, tokenizer and task of a run config."""
+    from postcouple.models import TinySize, load_model_and_tokenizer
+    from postcouple.tasks import get_task
+
+    device = _device(cfg)
+    dtype = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16}.get(
+        cfg.model.dtype, "bad"
+    )
+    if dtype == "bad":
+        raise ValueError(f"model.dtype: expected auto|float32|bfloat16, got {cfg.model.dtype!r}")
+    m = cfg.model
+    tiny = TinySize(
+        hidden_size=m.hidden_size,
+        num_hidden_layers=m.num_hidden_layers,
+        intermediate_size=m.intermediate_size,
+        num_attention_heads=max(1, m.hidden_size // 16),
+        num_key_value_heads=max(1, m.hidden_size // 32),
+    )
+    model, tok = load_model_and_tokenizer(
+        m.name,
+        seed=cfg.seed,
+        dtype=dtype,
+        device=device,
+        tiny=tiny,
+        attn_implementation=m.attn_implementation,
+    )
+    task = get_task(cfg.task.name, **cfg.task.options)
+    return model, tok, task, device
+
+
+def run(
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    hooks: Sequence[Callable[[dict[str, Any], Context], None]] = (),
+    reward_funcs: Sequence[Callable] = (),
+) -> dict[str, Any]:
+    """Train through ``cfg.schedule``; return the last evaluation record.
+
+    Args:
+        cfg: the run config.
+        resume: continue from ``cfg.out``'s latest checkpoint (a finished run
+            returns at once).
+        overwrite: allow starting afresh in an ``out`` that already holds a run.
+        hooks: called after each evaluation with ``(record, ctx)``.
+        reward_funcs: extra reward functions with TRL's signature, added to the
+            task's reward with ``cfg.rl.reward_weights``.
+    """
+    from postcouple.train import joint as joint_mod
+    from postcouple.train import rl as rl_mod
+    from postcouple.train import sft as sft_mod
+    from postcouple.train.evaluate import evaluate
+
+    stages = parse_schedule(cfg.schedule)
+    rl_mod.validate(cfg.rl)
+    for k in ("interval", "num_examples", "num_prompts", "num_samples"):
+        if getattr(cfg.eval, k) < 1:
+            raise ValueError(f"eval.{k}: must be >= 1")
+    if cfg.checkpoint_interval < 1:
+        raise ValueError("checkpoint_interval: must be >= 1")
+    out = Path(cfg.out)
+    ck_root = out / "checkpoints"
+    mpath = out / "metrics.jsonl"
+    if not resume and (mpath.exists() or ck_root.exists()):
+        if not overwrite:
+            raise ValueError(f"out: {out} already holds a run; pass resume or overwrite")
+        shutil.rmtree(ck_root, ignore_errors=True)
+        shutil.rmtree(out / "final", ignore_errors=True)
+        mpath.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # -- build -----------------------------------------------------------------
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    model, tok, task, device = build(cfg)
+    if cfg.init_from:
+        load_weights(model, _resolve_init(cfg.init_from))
+    ref_model = copy.deepcopy(model).eval()
+    for p in ref_model.parameters():
+        p.requires_grad_(False)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda" and cfg.model.dtype == "auto"
+        else None
+    )
+    train = task.train_examples()
+    if not train:
+        raise ValueError(f"task {cfg.task.name!r}: no training examples")
+    opts: dict[str, torch.optim.Optimizer] = {}
+    for kind in sorted({s.kind for s in stages}):
+        oc = cfg.sft if kind == "sft" else cfg.rl
+        opts[kind] = torch.optim.AdamW(
+            model.parameters(),
+            lr=(cfg.joint.learning_rate if kind == "joint" else oc.learning_rate),
+            betas=(oc.adam_beta1, oc.adam_beta2),
+            weight_decay=oc.weight_decay,
+        )
+    samplers = {
+        "sft": EpochSampler(len(train), cfg.seed * 7 + 1),
+        "rl": EpochSampler(len(train), cfg.seed * 7 + 2),
+    }
+    state: dict[str, Any] = {"stage_index": 0, "stage_step": 0, "global_step": 0}
+    if resume:
+        ck = latest_checkpoint(ck_root)
+        if ck is not None:
+            state = load_checkpoint(ck, model, opts)
+            for k, s in state["samplers"].items():
+                samplers[k] = EpochSampler(len(train), samplers[k].seed, s["epoch"], s["pos"])
+            _truncate_metrics(mpath, state["global_step"])
+        else:
+            shutil.rmtree(out / "final", ignore_errors=True)
+            mpath.unlink(missing_ok=True)
+    dump_toml(cfg, out / "config.toml")
+    metrics = _Metrics(mpath, out / "tb" if cfg.progress else None)
+
+    total = sum(s.steps for s in stages)
+    g = state["global_step"]
+    last_eval: dict[str, Any] = {}
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    bar = (
+        tqdm(
+            total=total,
+            initial=g,
+            disable=not cfg.progress or tqdm is None,
+            desc=out.name,
+            dynamic_ncols=True,
+        )
+        if tqdm
+        else None
+    )
+
+    def do_eval(si: int, kind: str, s: int) -> None:
+        nonlocal last_eval
+        rec = {"kind": "eval", "stage": kind, "stage_index": si, "step": g, "stage_step": s}
+        rec.update(evaluate(model, ref_model, tok, task, cfg, g))
+        ctx = Context(cfg, model, ref_model, tok, task, kind, g)
+        for h in hooks:
+            h(rec, ctx)
+        metrics.write(rec)
+        last_eval = rec
+
+    try:
+        if g == 0:
+            do_eval(0, stages[0].kind, 0)
+        for si in range(state["stage_index"], len(stages)):
+            spec = stages[si]
+            kind = spec.kind
+            start = state["stage_step"] if si == state["stage_index"] else 0
+            opt = opts[kind]
+            oc = cfg.sft if kind == "sft" else cfg.rl
+            base_lr = cfg.joint.learning_rate if kind == "joint" else oc.learning_rate
+            for s in range(start, spec.steps):
+                lr = lr_at(s, spec.steps, base_lr, oc.lr_scheduler_type, oc.warmup_ratio)
+                set_lr(opt, lr)
+                t0 = time.perf_counter()
+
+                def opt_step(
+                    opt: torch.optim.Optimizer = opt, clip: float = oc.max_grad_norm
+                ) -> None:
+                    if clip > 0:
+                        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                        check_finite(gn, "gradient norm")
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+
+                if kind == "sft":
+                    batch = [train[i] for i in samplers["sft"].take(cfg.sft.batch_size)]
+                    st = sft_mod.sft_step(model, tok, batch, cfg.sft, device, autocast)
+                    check_finite(torch.tensor(st["loss"]), "SFT loss")
+                    opt_step()
+                elif kind == "rl":
+                    prompts = [train[i] for i in samplers["rl"].take(cfg.rl.num_prompts)]
+                    st = rl_mod.rl_step(
+                        model,
+                        ref_model,
+                        tok,
+                        task,
+                        prompts,
+                        cfg.rl,
+                        opt_step,
+                        autocast,
+                        reward_funcs,
+                    )
+                else:
+                    prompts = [train[i] for i in samplers["rl"].take(cfg.rl.num_prompts)]
+                    batch = [train[i] for i in samplers["sft"].take(cfg.sft.batch_size)]
+                    st = joint_mod.joint_step(
+                        model,
+                        ref_model,
+                        tok,
+                        task,
+                        prompts,
+                        batch,
+                        cfg,
+                        opt_step,
+                        device,
+                        autocast,
+                        reward_funcs,
+                    )
+                g += 1
+                dt = time.perf_counter() - t0
+                rec = {
+                    "kind": "train",
+                    "stage": kind,
+                    "stage_index": si,
+                    "step": g,
+                    "stage_step": s + 1,
+                    "lr": lr,
+                    **st,
+                    "time_step": dt,
+                    "tokens_per_s": st.get("tokens", 0) / dt if dt > 0 else 0.0,
+                }
+                metrics.write(rec)
+                if bar is not None:
+                    bar.update(1)
+                    post = {"stage": kind, "loss": f"{st['loss']:.3f}"}
+                    if "reward" in st:
+                        post["reward"] = f"{st['reward']:.2f}"
+                    post["tok/s"] = f"{rec['tokens_per_s']:.0f}"
+                    bar.set_postfix(post, refresh=False)
+                end = s + 1 == spec.steps
+                if (s + 1) % cfg.eval.interval == 0 or end:
+                    do_eval(si, kind, s + 1)
+                if g % cfg.checkpoint_interval == 0 or end:
+                    nxt = (
+                        {"stage_index": si + 1, "stage_step": 0}
+                        if end
+                        else {"stage_index": si, "stage_step": s + 1}
+                    )
+                    state = {
+                        **nxt,
+                        "global_step": g,
+                        "samplers": {k: v.state() for k, v in samplers.items()},
+                    }
+                    save_checkpoint(ck_root, g, model, opts, state, cfg.keep_checkpoints)
+        _save_final(model, tok, out / "final")
+    finally:
+        metrics.close()
+        if bar is not None:
+            bar.close()
+    return last_eval
+
+
+def _save_final(model: Any, tok: Any, final: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Writing model shards" bars, one per run
+    tmp = final.with_name(".final.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.replace(final)

@@ -1,0 +1,68 @@
+"""Joint stage: one loss ``(1 - mu) * L_RL + mu * L_SFT`` per optimizer step.
+
+The CHORD-style mix (Zhang et al. 2025, "On-Policy RL Meets Off-Policy
+Experts") that TRL and verl users ask for: each step draws an RL rollout (the
+RL stage's settings) and an SFT batch (the SFT stage's batch size), and
+descends their weighted sum with one AdamW (``joint.learning_rate``). ``mu = 0``
+is pure RL, ``mu = 1`` pure SFT. With several RL updates per rollout the same
+SFT batch is added to each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from postcouple.tasks.base import Example
+from postcouple.train.rl import rl_step
+from postcouple.train.sft import micro_batches, sft_loss_backward
+
+
+def joint_step(
+    model: Any,
+    ref_model: Any,
+    tok: Any,
+    task: Any,
+    prompts: list[Example],
+    sft_examples: Sequence[Example],
+    cfg: Any,
+    opt_step: Callable[[], None],
+    device: Any,
+    autocast: Any = None,
+    reward_funcs: Sequence[Callable] = (),
+) -> dict[str, float]:
+    """``cfg`` is the RunConfig (``cfg.joint.mu``, ``cfg.rl``, ``cfg.sft``)."""
+    mu = cfg.joint.mu
+    if not 0.0 <= mu <= 1.0:
+        raise ValueError(f"joint.mu: expected 0 <= mu <= 1, got {mu}")
+    mbs = micro_batches(
+        tok,
+        sft_examples,
+        packing=cfg.sft.packing,
+        capacity=cfg.sft.max_tokens_per_batch,
+        max_length=cfg.sft.max_length,
+        device=device,
+    )
+    sft_losses: list[float] = []
+
+    def add_sft() -> None:
+        loss, _ = sft_loss_backward(model, mbs, scale=mu, autocast=autocast)
+        sft_losses.append(loss)
+
+    st = rl_step(
+        model,
+        ref_model,
+        tok,
+        task,
+        prompts,
+        cfg.rl,
+        opt_step,
+        autocast,
+        reward_funcs,
+        scale=1.0 - mu,
+        extra_backward=add_sft,
+    )
+    st["rl_loss"] = st.pop("loss")
+    st["sft_loss_train"] = sum(sft_losses) / len(sft_losses)
+    st["loss"] = (1 - mu) * st["rl_loss"] + mu * st["sft_loss_train"]
+    return st

@@ -1,0 +1,121 @@
+"""SFT stage: teacher-forced cross-entropy on response tokens.
+
+Choices (and why):
+
+- Loss: NLL of the response tokens and the closing eos; prompt tokens are
+  masked (-100). Normalised as a token mean over the whole optimizer step
+  (every micro-batch divides by the step's total response-token count), so
+  packing, padding and accumulation all give the same gradient.
+- Batches: packed padding-free micro-batches by default. Sequences are packed
+  best-fit-decreasing into micro-batches of ``max_tokens_per_batch`` tokens
+  (``postcouple.packing.pack``, Rust) and laid end to end in one row
+  (``collate_packed``), with ``position_ids`` restarting at 0 per sequence. HF
+  attention (sdpa/eager) turns restarting position ids into a block-diagonal
+  causal mask when no attention_mask is given; flash-attention-2 reads them as
+  varlen boundaries. ``packing=False`` pads on the right instead.
+- Optimiser: AdamW; the lr schedule (warmup, then constant/linear/cosine) runs
+  over the stage's steps; gradient clipping by global norm; bf16 autocast on
+  CUDA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from postcouple.tasks.base import Example
+from postcouple.train.common import encode_examples, pad_right, shifted_nll
+
+
+def micro_batches(
+    tok: Any,
+    examples: Sequence[Example],
+    *,
+    packing: bool,
+    capacity: int,
+    max_length: int,
+    device: torch.device,
+) -> list[dict[str, torch.Tensor]]:
+    """The step's examples as micro-batches of model inputs with ``labels``."""
+    seqs, plens = encode_examples(tok, examples, max_length)
+    if packing:
+        from postcouple.packing import collate_packed, pack
+
+        lengths = [len(s) for s in seqs]
+        plan = pack(lengths, max(capacity, max(lengths)), strategy="bfd")
+        out = []
+        for b in collate_packed(seqs, plan, prompt_lengths=plens):
+            out.append(
+                {
+                    "input_ids": torch.from_numpy(b["input_ids"]).to(device),  # (1, L)
+                    "position_ids": torch.from_numpy(b["position_ids"]).to(device),  # (1, L)
+                    "labels": torch.from_numpy(b["labels"]).to(device),  # (1, L)
+                }
+            )
+        return out
+    # padded: split into chunks of about `capacity` padded tokens
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    out, cur = [], []
+    for i in order:
+        if cur and (len(cur) + 1) * len(seqs[i]) > capacity:
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    mbs = []
+    for idx in out:
+        ids, att, lab = pad_right([seqs[i] for i in idx], plens[idx], tok.pad_token_id, device)
+        mbs.append({"input_ids": ids, "attention_mask": att, "labels": lab})
+    return mbs
+
+
+def sft_loss_backward(
+    model: Any,
+    mbs: list[dict[str, torch.Tensor]],
+    *,
+    scale: float = 1.0,
+    autocast: torch.autocast | None = None,
+) -> tuple[float, int]:
+    """Backward of ``scale`` x the token-mean NLL over all micro-batches.
+
+    Returns ``(mean NLL per token, number of tokens)``.
+    """
+    ntok = sum(int((mb["labels"][:, 1:] != -100).sum()) for mb in mbs)
+    total = 0.0
+    for mb in mbs:
+        with autocast or torch.autocast("cpu", enabled=False):
+            nll, _ = shifted_nll(
+                model,
+                mb["input_ids"],
+                mb["labels"],
+                mb.get("attention_mask"),
+                mb.get("position_ids"),
+            )
+        loss = nll.sum() / max(ntok, 1)
+        (loss * scale).backward()
+        total += float(nll.detach().sum())
+    return total / max(ntok, 1), ntok
+
+
+def sft_step(
+    model: Any,
+    tok: Any,
+    examples: Sequence[Example],
+    cfg: Any,
+    device: torch.device,
+    autocast: Any = None,
+) -> dict[str, float]:
+    """Gradients of one SFT step (the caller clips and steps the optimizer)."""
+    mbs = micro_batches(
+        tok,
+        examples,
+        packing=cfg.packing,
+        capacity=cfg.max_tokens_per_batch,
+        max_length=cfg.max_length,
+        device=device,
+    )
+    loss, ntok = sft_loss_backward(model, mbs, autocast=autocast)
+    return {"loss": loss, "tokens": ntok, "micro_batches": len(mbs)}
