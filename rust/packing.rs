@@ -1,1 +1,791 @@
-//! Sequence packing (BFD/FFD) and workload balancing across ranks.
+//! Sequence packing (BFD/FFD/wrapped) and workload balancing across ranks.
+//!
+//! Packing puts sequences of given lengths into bins of `capacity` tokens
+//! (one bin = one padding-free micro-batch row). The result is a list of
+//! *pieces* `(seq, offset, len)` grouped by bin: a whole sequence is one piece
+//! with offset 0; `Overflow::Split` and `Strategy::Wrapped` cut sequences into
+//! several pieces.
+//!
+//! - Best-fit decreasing (BFD): items longest first (a stable counting sort,
+//!   ties by index), each into the open bin with the least room that still
+//!   fits, else a new bin. Bins are kept in buckets by remaining room with a
+//!   two-level bitset over room values, so "smallest room >= len" is a couple
+//!   of word scans: O(n + capacity) overall. (TRL's `_pack_bfd` does the same
+//!   with a segment tree in Python.) Which of several bins with the *same*
+//!   room gets the item cannot change any later decision (bins are only
+//!   distinguished by their room), so the bin count equals any other BFD's.
+//! - First-fit decreasing (FFD): the lowest-numbered bin that fits, found with
+//!   a max segment tree over the bins' room: O(n log bins).
+//! - Wrapped: sequences laid end to end in order and cut every `capacity`
+//!   tokens (TRL's "wrapped"), so every bin but the last is full.
+//!
+//! Balancing (`balance`) splits workloads into `k` partitions of near-equal
+//! sums: Karmarkar-Karp largest differencing (the k-way generalisation used
+//! by verl's `seqlen_balancing.py`) or greedy longest-processing-time.
+
+use crate::{Error, Result};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Bfd,
+    Ffd,
+    Wrapped,
+}
+
+impl FromStr for Strategy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "bfd" => Ok(Self::Bfd),
+            "ffd" => Ok(Self::Ffd),
+            "wrapped" => Ok(Self::Wrapped),
+            _ => Err(Error::value(
+                "strategy",
+                format!("expected 'bfd', 'ffd' or 'wrapped', got {s:?}"),
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    Error,
+    Truncate,
+    Split,
+}
+
+impl FromStr for Overflow {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "error" => Ok(Self::Error),
+            "truncate" => Ok(Self::Truncate),
+            "split" => Ok(Self::Split),
+            _ => Err(Error::value(
+                "overflow",
+                format!("expected 'error', 'truncate' or 'split', got {s:?}"),
+            )),
+        }
+    }
+}
+
+/// Pieces grouped by bin: bin `b` holds pieces `bin_ptr[b]..bin_ptr[b + 1]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Packed {
+    pub bin_ptr: Vec<i64>,
+    pub seq: Vec<i64>,
+    pub offset: Vec<i64>,
+    pub len: Vec<i64>,
+}
+
+impl Packed {
+    pub fn num_bins(&self) -> usize {
+        self.bin_ptr.len().saturating_sub(1)
+    }
+}
+
+/// Largest capacity for the bucketed BFD (memory is O(capacity)); above it a
+/// BTreeSet over (room, bin) is used instead.
+const BUCKET_MAX_CAPACITY: i64 = 1 << 24;
+
+/// Pack `lengths` into bins of `capacity` tokens.
+pub fn pack(
+    lengths: &[i64],
+    capacity: i64,
+    strategy: Strategy,
+    overflow: Overflow,
+) -> Result<Packed> {
+    if capacity <= 0 {
+        return Err(Error::value(
+            "capacity",
+            format!("must be > 0, got {capacity}"),
+        ));
+    }
+    if let Some(i) = lengths.iter().position(|&l| l < 0) {
+        return Err(Error::value(
+            "lengths",
+            format!("must be >= 0, got {} at index {i}", lengths[i]),
+        ));
+    }
+    if lengths.len() > u32::MAX as usize {
+        return Err(Error::value("lengths", "more than 2^32 - 1 sequences"));
+    }
+    if strategy == Strategy::Wrapped {
+        return Ok(wrapped(lengths, capacity));
+    }
+    // items: (seq, offset, len), every len <= capacity
+    let mut items: Vec<(u32, i64, i64)> = Vec::with_capacity(lengths.len());
+    let mut full: Vec<(u32, i64)> = Vec::new(); // split: full-capacity pieces, one bin each
+    for (i, &l) in lengths.iter().enumerate() {
+        if l <= capacity {
+            items.push((i as u32, 0, l));
+            continue;
+        }
+        match overflow {
+            Overflow::Error => {
+                return Err(Error::value(
+                    "lengths",
+                    format!(
+                        "sequence {i} has {l} tokens, more than capacity {capacity} \
+                         (use overflow='truncate' or 'split')"
+                    ),
+                ))
+            }
+            Overflow::Truncate => items.push((i as u32, 0, capacity)),
+            Overflow::Split => {
+                let whole = l / capacity;
+                for c in 0..whole {
+                    full.push((i as u32, c * capacity));
+                }
+                if l % capacity > 0 {
+                    items.push((i as u32, whole * capacity, l % capacity));
+                }
+            }
+        }
+    }
+    let order = sort_desc(&items, capacity);
+    let assign = match strategy {
+        Strategy::Bfd if capacity <= BUCKET_MAX_CAPACITY => bfd_buckets(&items, &order, capacity),
+        Strategy::Bfd => bfd_btree(&items, &order, capacity),
+        _ => ffd(&items, &order, capacity),
+    };
+    // group by bin, full split pieces first as their own bins
+    let nb = assign.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let mut count = vec![0i64; nb];
+    for &b in &assign {
+        count[b as usize] += 1;
+    }
+    let mut out = Packed {
+        bin_ptr: Vec::with_capacity(full.len() + nb + 1),
+        seq: Vec::with_capacity(full.len() + items.len()),
+        offset: Vec::with_capacity(full.len() + items.len()),
+        len: Vec::with_capacity(full.len() + items.len()),
+    };
+    out.bin_ptr.push(0);
+    for &(s, off) in &full {
+        out.seq.push(s as i64);
+        out.offset.push(off);
+        out.len.push(capacity);
+        out.bin_ptr.push(out.seq.len() as i64);
+    }
+    let base = out.seq.len();
+    let mut start = vec![0usize; nb + 1];
+    for b in 0..nb {
+        start[b + 1] = start[b] + count[b] as usize;
+        out.bin_ptr.push((base + start[b + 1]) as i64);
+    }
+    let total = items.len();
+    out.seq.resize(base + total, 0);
+    out.offset.resize(base + total, 0);
+    out.len.resize(base + total, 0);
+    // pieces within a bin in placement order (longest first)
+    for &k in &order {
+        let b = assign[k as usize] as usize;
+        let at = base + start[b];
+        start[b] += 1;
+        let (s, off, l) = items[k as usize];
+        out.seq[at] = s as i64;
+        out.offset[at] = off;
+        out.len[at] = l;
+    }
+    Ok(out)
+}
+
+/// Item indices by length descending, ties by index (stable counting sort when
+/// the capacity is small, else a stable comparison sort).
+fn sort_desc(items: &[(u32, i64, i64)], capacity: i64) -> Vec<u32> {
+    let n = items.len();
+    if capacity <= BUCKET_MAX_CAPACITY && (capacity as usize) <= 4 * n.max(1024) {
+        let c = capacity as usize;
+        let mut cnt = vec![0u32; c + 2];
+        for it in items {
+            cnt[c - it.2 as usize + 1] += 1;
+        }
+        for i in 1..cnt.len() {
+            cnt[i] += cnt[i - 1];
+        }
+        let mut out = vec![0u32; n];
+        for (k, it) in items.iter().enumerate() {
+            let slot = &mut cnt[c - it.2 as usize];
+            out[*slot as usize] = k as u32;
+            *slot += 1;
+        }
+        out
+    } else {
+        let mut out: Vec<u32> = (0..n as u32).collect();
+        out.sort_by_key(|&k| Reverse(items[k as usize].2));
+        out
+    }
+}
+
+/// Two-level bitset over room values 0..=capacity: which rooms have an open bin.
+struct RoomSet {
+    lo: Vec<u64>,
+    hi: Vec<u64>,
+}
+
+impl RoomSet {
+    fn new(capacity: usize) -> Self {
+        let nlo = capacity / 64 + 1;
+        Self {
+            lo: vec![0; nlo],
+            hi: vec![0; nlo / 64 + 1],
+        }
+    }
+    fn set(&mut self, v: usize) {
+        self.lo[v / 64] |= 1 << (v % 64);
+        self.hi[v / 4096] |= 1 << ((v / 64) % 64);
+    }
+    fn clear(&mut self, v: usize) {
+        self.lo[v / 64] &= !(1 << (v % 64));
+        if self.lo[v / 64] == 0 {
+            self.hi[v / 4096] &= !(1 << ((v / 64) % 64));
+        }
+    }
+    /// Smallest set value >= v.
+    fn next(&self, v: usize) -> Option<usize> {
+        let w = v / 64;
+        if w >= self.lo.len() {
+            return None;
+        }
+        let m = self.lo[w] & (!0u64 << (v % 64));
+        if m != 0 {
+            return Some(w * 64 + m.trailing_zeros() as usize);
+        }
+        // next non-empty lo word after w, via hi
+        let w1 = w + 1;
+        let mut h = w1 / 64;
+        if h >= self.hi.len() {
+            return None;
+        }
+        let mut mh = if w1 % 64 == 0 && w1 / 64 == h {
+            self.hi[h]
+        } else {
+            self.hi[h] & (!0u64 << (w1 % 64))
+        };
+        loop {
+            if mh != 0 {
+                let lw = h * 64 + mh.trailing_zeros() as usize;
+                return Some(lw * 64 + self.lo[lw].trailing_zeros() as usize);
+            }
+            h += 1;
+            if h >= self.hi.len() {
+                return None;
+            }
+            mh = self.hi[h];
+        }
+    }
+}
+
+fn bfd_buckets(items: &[(u32, i64, i64)], order: &[u32], capacity: i64) -> Vec<u32> {
+    let c = capacity as usize;
+    let mut rooms = RoomSet::new(c);
+    // bins with room r: a stack (the most recently touched first)
+    let mut bucket: Vec<Vec<u32>> = vec![Vec::new(); c + 1];
+    let mut assign = vec![0u32; items.len()];
+    let mut nbins = 0u32;
+    for &k in order {
+        let l = items[k as usize].2 as usize;
+        let (bin, room) = match rooms.next(l) {
+            Some(r) => {
+                let b = bucket[r].pop().expect("bitset and buckets agree");
+                if bucket[r].is_empty() {
+                    rooms.clear(r);
+                }
+                (b, r)
+            }
+            None => {
+                nbins += 1;
+                (nbins - 1, c)
+            }
+        };
+        assign[k as usize] = bin;
+        // full bins (room 0) are kept too: zero-length items still fit there
+        let left = room - l;
+        bucket[left].push(bin);
+        rooms.set(left);
+    }
+    assign
+}
+
+fn bfd_btree(items: &[(u32, i64, i64)], order: &[u32], capacity: i64) -> Vec<u32> {
+    use std::collections::BTreeSet;
+    let mut open: BTreeSet<(i64, u32)> = BTreeSet::new();
+    let mut assign = vec![0u32; items.len()];
+    let mut nbins = 0u32;
+    for &k in order {
+        let l = items[k as usize].2;
+        let (bin, room) = match open.range((l, 0)..).next().copied() {
+            Some((r, b)) => {
+                open.remove(&(r, b));
+                (b, r)
+            }
+            None => {
+                nbins += 1;
+                (nbins - 1, capacity)
+            }
+        };
+        assign[k as usize] = bin;
+        open.insert((room - l, bin));
+    }
+    assign
+}
+
+/// First-fit decreasing with a max segment tree over the bins' room.
+fn ffd(items: &[(u32, i64, i64)], order: &[u32], capacity: i64) -> Vec<u32> {
+    let n = items.len().max(1);
+    let size = n.next_power_of_two();
+    // tree[1] is the root; leaves size..2*size are bins (room; unused bins = capacity)
+    let mut tree = vec![capacity; 2 * size];
+    let mut assign = vec![0u32; items.len()];
+    let mut used = 0usize;
+    for &k in order {
+        let l = items[k as usize].2;
+        // leftmost leaf with room >= l (always exists: unused bins have full room)
+        let mut node = 1;
+        while node < size {
+            node = if tree[2 * node] >= l {
+                2 * node
+            } else {
+                2 * node + 1
+            };
+        }
+        let bin = node - size;
+        used = used.max(bin + 1);
+        assign[k as usize] = bin as u32;
+        tree[node] -= l;
+        let mut p = node / 2;
+        while p >= 1 {
+            tree[p] = tree[2 * p].max(tree[2 * p + 1]);
+            p /= 2;
+        }
+    }
+    let _ = used;
+    assign
+}
+
+fn wrapped(lengths: &[i64], capacity: i64) -> Packed {
+    let mut out = Packed {
+        bin_ptr: vec![0],
+        ..Default::default()
+    };
+    let mut room = capacity;
+    for (i, &l) in lengths.iter().enumerate() {
+        let mut off = 0;
+        while off < l {
+            let take = (l - off).min(room);
+            out.seq.push(i as i64);
+            out.offset.push(off);
+            out.len.push(take);
+            off += take;
+            room -= take;
+            if room == 0 {
+                out.bin_ptr.push(out.seq.len() as i64);
+                room = capacity;
+            }
+        }
+    }
+    if room < capacity {
+        out.bin_ptr.push(out.seq.len() as i64);
+    }
+    out
+}
+
+// -- balancing -------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BalanceMethod {
+    KarmarkarKarp,
+    Greedy,
+}
+
+impl FromStr for BalanceMethod {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "karmarkar_karp" | "kk" => Ok(Self::KarmarkarKarp),
+            "greedy" => Ok(Self::Greedy),
+            _ => Err(Error::value(
+                "method",
+                format!("expected 'karmarkar_karp' or 'greedy', got {s:?}"),
+            )),
+        }
+    }
+}
+
+/// `k` partitions of the item indices (each sorted ascending) with near-equal sums.
+pub fn balance(
+    workloads: &[i64],
+    k: usize,
+    method: BalanceMethod,
+    equal_size: bool,
+) -> Result<Vec<Vec<u32>>> {
+    let n = workloads.len();
+    if k == 0 {
+        return Err(Error::value("k", "must be >= 1"));
+    }
+    if let Some(i) = workloads.iter().position(|&w| w < 0) {
+        return Err(Error::value(
+            "workloads",
+            format!("must be >= 0, got {} at index {i}", workloads[i]),
+        ));
+    }
+    if equal_size && n % k != 0 {
+        return Err(Error::value(
+            "k",
+            format!("equal_size needs k to divide the number of items ({n} items, k={k})"),
+        ));
+    }
+    if !equal_size && k > n {
+        // fewer items than partitions is allowed: some partitions are empty
+    }
+    let mut parts = match method {
+        BalanceMethod::KarmarkarKarp => kk(workloads, k, equal_size),
+        BalanceMethod::Greedy => greedy(workloads, k, equal_size),
+    };
+    for p in &mut parts {
+        p.sort_unstable();
+    }
+    Ok(parts)
+}
+
+/// A partial solution of the largest differencing method: k subsets, sorted by
+/// sum descending (ties by their smallest index, for determinism).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct KkState {
+    sets: Vec<(i64, Vec<u32>)>,
+}
+
+impl KkState {
+    fn spread(&self) -> i64 {
+        self.sets[0].0 - self.sets[self.sets.len() - 1].0
+    }
+    fn sort(&mut self) {
+        self.sets
+            .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.first().cmp(&b.1.first())));
+    }
+}
+
+fn kk(w: &[i64], k: usize, equal_size: bool) -> Vec<Vec<u32>> {
+    let n = w.len();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_by_key(|&i| (w[i as usize], i));
+    // heap by (spread, then a sequence number: later states first on ties, as a
+    // stack would), each entry one state
+    let mut heap: BinaryHeap<(i64, u64, usize)> = BinaryHeap::new();
+    let mut states: Vec<Option<KkState>> = Vec::new();
+    let mut seqno = 0u64;
+    let mut push = |st: KkState,
+                    heap: &mut BinaryHeap<(i64, u64, usize)>,
+                    states: &mut Vec<Option<KkState>>| {
+        heap.push((st.spread(), seqno, states.len()));
+        seqno += 1;
+        states.push(Some(st));
+    };
+    if equal_size {
+        for chunk in order.chunks(k) {
+            let mut st = KkState {
+                sets: chunk.iter().map(|&i| (w[i as usize], vec![i])).collect(),
+            };
+            st.sort();
+            push(st, &mut heap, &mut states);
+        }
+    } else {
+        for &i in &order {
+            let mut sets = vec![(0i64, Vec::new()); k];
+            sets[0] = (w[i as usize], vec![i]);
+            let mut st = KkState { sets };
+            st.sort();
+            push(st, &mut heap, &mut states);
+        }
+    }
+    if heap.is_empty() {
+        return vec![Vec::new(); k];
+    }
+    while heap.len() > 1 {
+        let (_, _, a) = heap.pop().expect("len > 1");
+        let (_, _, b) = heap.pop().expect("len > 1");
+        let sa = states[a].take().expect("live state");
+        let sb = states[b].take().expect("live state");
+        // pair the largest subset of one with the smallest of the other
+        let mut sets = Vec::with_capacity(k);
+        for (i, (s1, v1)) in sa.sets.into_iter().enumerate() {
+            let (s2, v2) = &sb.sets[k - 1 - i];
+            let mut v = v1;
+            v.extend_from_slice(v2);
+            sets.push((s1 + s2, v));
+        }
+        let mut st = KkState { sets };
+        st.sort();
+        push(st, &mut heap, &mut states);
+    }
+    let (_, _, last) = heap.pop().expect("one state left");
+    states[last]
+        .take()
+        .expect("live state")
+        .sets
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// Longest processing time first: each item (largest first) to the partition
+/// with the smallest sum (ties: lowest index); with `equal_size`, only among
+/// partitions that are not full.
+fn greedy(w: &[i64], k: usize, equal_size: bool) -> Vec<Vec<u32>> {
+    let n = w.len();
+    let cap = if equal_size { n / k } else { usize::MAX };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_by_key(|&i| (Reverse(w[i as usize]), i));
+    let mut heap: BinaryHeap<Reverse<(i64, usize)>> = (0..k).map(|p| Reverse((0, p))).collect();
+    let mut parts = vec![Vec::new(); k];
+    for &i in &order {
+        let Reverse((s, p)) = heap.pop().expect("a partition with room");
+        parts[p].push(i);
+        if parts[p].len() < cap {
+            heap.push(Reverse((s + w[i as usize], p)));
+        }
+    }
+    parts
+}
+
+// -- collation ---------------------------------------------------------------------
+
+/// Flat model inputs for every bin: tokens of each piece laid end to end,
+/// position ids restarting at 0 per piece, labels = tokens with -100 on
+/// prompt tokens (original position < prompt length) and on each piece's
+/// first token. `tok_ptr[b]..tok_ptr[b + 1]` are bin `b`'s tokens.
+pub struct Collated {
+    pub input_ids: Vec<i64>,
+    pub position_ids: Vec<i64>,
+    pub labels: Vec<i64>,
+    pub tok_ptr: Vec<i64>,
+}
+
+/// `flat`/`seq_ptr`: every sequence's tokens concatenated, sequence `i` at
+/// `seq_ptr[i]..seq_ptr[i + 1]`; `prompt_len[i]` (or 0).
+pub fn collate(
+    flat: &[i64],
+    seq_ptr: &[i64],
+    prompt_len: Option<&[i64]>,
+    packed: &Packed,
+) -> Result<Collated> {
+    let nseq = seq_ptr.len().saturating_sub(1);
+    if seq_ptr.first().copied().unwrap_or(0) != 0
+        || seq_ptr.windows(2).any(|w| w[1] < w[0])
+        || seq_ptr.last().copied().unwrap_or(0) as usize != flat.len()
+    {
+        return Err(Error::value("sequences", "inconsistent sequence offsets"));
+    }
+    if let Some(p) = prompt_len {
+        if p.len() != nseq {
+            return Err(Error::value(
+                "prompt_lengths",
+                format!("{} values for {nseq} sequences", p.len()),
+            ));
+        }
+        if let Some(i) = p.iter().position(|&x| x < 0) {
+            return Err(Error::value(
+                "prompt_lengths",
+                format!("must be >= 0, got {} at index {i}", p[i]),
+            ));
+        }
+    }
+    let np = packed.seq.len();
+    if packed.offset.len() != np || packed.len.len() != np {
+        return Err(Error::value("packing", "pieces arrays differ in length"));
+    }
+    if packed.bin_ptr.first().copied().unwrap_or(0) != 0
+        || packed.bin_ptr.windows(2).any(|w| w[1] < w[0])
+        || packed.bin_ptr.last().copied().unwrap_or(0) as usize != np
+    {
+        return Err(Error::value("packing", "inconsistent bin offsets"));
+    }
+    let mut total = 0usize;
+    for j in 0..np {
+        let (s, off, l) = (packed.seq[j], packed.offset[j], packed.len[j]);
+        if s < 0 || s as usize >= nseq {
+            return Err(Error::value(
+                "packing",
+                format!("piece {j} names sequence {s}, but there are {nseq} sequences"),
+            ));
+        }
+        let slen = seq_ptr[s as usize + 1] - seq_ptr[s as usize];
+        if off < 0 || l < 0 || off + l > slen {
+            return Err(Error::value(
+                "packing",
+                format!(
+                    "piece {j} ({off}..{}) is outside sequence {s} of length {slen} \
+                     (was the packing made for these sequences?)",
+                    off + l
+                ),
+            ));
+        }
+        total += l as usize;
+    }
+    let mut c = Collated {
+        input_ids: Vec::with_capacity(total),
+        position_ids: Vec::with_capacity(total),
+        labels: Vec::with_capacity(total),
+        tok_ptr: Vec::with_capacity(packed.num_bins() + 1),
+    };
+    c.tok_ptr.push(0);
+    for b in 0..packed.num_bins() {
+        for j in packed.bin_ptr[b] as usize..packed.bin_ptr[b + 1] as usize {
+            let s = packed.seq[j] as usize;
+            let (off, l) = (packed.offset[j] as usize, packed.len[j] as usize);
+            let start = seq_ptr[s] as usize + off;
+            let toks = &flat[start..start + l];
+            let plen = prompt_len.map_or(0, |p| p[s]) as usize;
+            c.input_ids.extend_from_slice(toks);
+            c.position_ids.extend(0..l as i64);
+            for (t, &tok) in toks.iter().enumerate() {
+                let masked = t == 0 || off + t < plen;
+                c.labels.push(if masked { -100 } else { tok });
+            }
+        }
+        c.tok_ptr.push(c.input_ids.len() as i64);
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::{prop, prop_assert, prop_assert_eq, proptest, ProptestConfig};
+
+    fn bins_of(p: &Packed) -> Vec<Vec<(i64, i64, i64)>> {
+        (0..p.num_bins())
+            .map(|b| {
+                (p.bin_ptr[b] as usize..p.bin_ptr[b + 1] as usize)
+                    .map(|j| (p.seq[j], p.offset[j], p.len[j]))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// O(n * bins) reference: best fit (least room that fits) or first fit.
+    fn naive(lengths: &[i64], cap: i64, best: bool) -> usize {
+        let mut idx: Vec<usize> = (0..lengths.len()).collect();
+        idx.sort_by_key(|&i| (Reverse(lengths[i]), i));
+        let mut rooms: Vec<i64> = Vec::new();
+        for i in idx {
+            let l = lengths[i];
+            let pick = if best {
+                rooms
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &r)| r >= l)
+                    .min_by_key(|(b, &r)| (r, *b))
+                    .map(|(b, _)| b)
+            } else {
+                rooms.iter().position(|&r| r >= l)
+            };
+            match pick {
+                Some(b) => rooms[b] -= l,
+                None => rooms.push(cap - l),
+            }
+        }
+        rooms.len()
+    }
+
+    #[test]
+    fn small_example() {
+        let p = pack(&[5, 3, 4, 2, 6], 10, Strategy::Bfd, Overflow::Error).unwrap();
+        assert_eq!(p.num_bins(), 2);
+        let p = pack(&[5, 3, 4, 2, 6], 10, Strategy::Wrapped, Overflow::Error).unwrap();
+        assert_eq!(p.num_bins(), 2);
+        assert_eq!(bins_of(&p)[0], vec![(0, 0, 5), (1, 0, 3), (2, 0, 2)]);
+    }
+
+    #[test]
+    fn errors() {
+        assert!(pack(&[1], 0, Strategy::Bfd, Overflow::Error).is_err());
+        assert!(pack(&[-1], 5, Strategy::Bfd, Overflow::Error).is_err());
+        assert!(pack(&[6], 5, Strategy::Ffd, Overflow::Error).is_err());
+        assert!(balance(&[1, 2, 3], 2, BalanceMethod::KarmarkarKarp, true).is_err());
+        assert!(balance(&[1], 0, BalanceMethod::Greedy, false).is_err());
+    }
+
+    #[test]
+    fn roomset_next() {
+        let mut r = RoomSet::new(10_000);
+        for v in [0usize, 63, 64, 4095, 4096, 9999] {
+            r.set(v);
+        }
+        assert_eq!(r.next(0), Some(0));
+        assert_eq!(r.next(1), Some(63));
+        assert_eq!(r.next(65), Some(4095));
+        assert_eq!(r.next(4097), Some(9999));
+        r.clear(9999);
+        assert_eq!(r.next(4097), None);
+        assert_eq!(r.next(20_000), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn bin_counts_match_the_naive_reference(
+            lengths in prop::collection::vec(0i64..60, 0..200), cap in 1i64..80,
+        ) {
+            let lengths: Vec<i64> = lengths.into_iter().map(|l| l.min(cap)).collect();
+            let b = pack(&lengths, cap, Strategy::Bfd, Overflow::Error).unwrap();
+            let f = pack(&lengths, cap, Strategy::Ffd, Overflow::Error).unwrap();
+
+            prop_assert_eq!(b.num_bins(), naive(&lengths, cap, true));
+            prop_assert_eq!(f.num_bins(), naive(&lengths, cap, false));
+            for p in [&b, &f] {
+                let mut seen = vec![0; lengths.len()];
+                for bin in bins_of(p) {
+                    prop_assert!(bin.iter().map(|x| x.2).sum::<i64>() <= cap);
+                    for (s, off, l) in bin { prop_assert_eq!(off, 0); prop_assert_eq!(l, lengths[s as usize]); seen[s as usize] += 1; }
+                }
+                prop_assert!(seen.iter().all(|&c| c == 1));
+            }
+        }
+
+        #[test]
+        fn split_covers_every_token(lengths in prop::collection::vec(0i64..300, 0..50), cap in 1i64..64) {
+            for strat in [Strategy::Bfd, Strategy::Ffd, Strategy::Wrapped] {
+                let p = pack(&lengths, cap, strat, Overflow::Split).unwrap();
+                let mut cover: Vec<Vec<bool>> = lengths.iter().map(|&l| vec![false; l as usize]).collect();
+                for bin in bins_of(&p) {
+                    prop_assert!(bin.iter().map(|x| x.2).sum::<i64>() <= cap);
+                    for (s, off, l) in bin {
+                        for t in off..off + l { prop_assert!(!cover[s as usize][t as usize]); cover[s as usize][t as usize] = true; }
+                    }
+                }
+                prop_assert!(cover.iter().all(|c| c.iter().all(|&x| x)));
+            }
+        }
+
+        #[test]
+        fn balance_partitions_cover(w in prop::collection::vec(0i64..1000, 1..60), k in 1usize..6) {
+            for m in [BalanceMethod::KarmarkarKarp, BalanceMethod::Greedy] {
+                let parts = balance(&w, k, m, false).unwrap();
+                prop_assert_eq!(parts.len(), k);
+                let mut all: Vec<u32> = parts.concat();
+                all.sort_unstable();
+                prop_assert_eq!(all, (0..w.len() as u32).collect::<Vec<_>>());
+            }
+        }
+    }
+
+    #[test]
+    fn btree_bfd_agrees_with_buckets() {
+        let lengths: Vec<i64> = (0..500).map(|i| (i * 7919 % 97) + 1).collect();
+        let items: Vec<(u32, i64, i64)> = lengths
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u32, 0, l))
+            .collect();
+        let order = sort_desc(&items, 100);
+        let a = bfd_buckets(&items, &order, 100);
+        let b = bfd_btree(&items, &order, 100);
+        let nb = |v: &[u32]| v.iter().max().map_or(0, |m| m + 1);
+        assert_eq!(nb(&a), nb(&b));
+    }
+}

@@ -60,3 +60,19 @@ def gae(
     clamp: bool = False,
     parallel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]: ...
+
+# -- packing (postcouple.packing) -------------------------------------------------
+
+def pack(
+    lengths: np.ndarray, capacity: int, strategy: str, overflow: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def balance(workloads: np.ndarray, k: int, method: str, equal_size: bool) -> list[np.ndarray]: ...
+def collate(
+    flat: np.ndarray,
+    seq_ptr: np.ndarray,
+    prompt_len: np.ndarray | None,
+    bin_ptr: np.ndarray,
+    seq: np.ndarray,
+    offset: np.ndarray,
+    len: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...

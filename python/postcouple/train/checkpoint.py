@@ -117,6 +117,12 @@ def save_checkpoint(
     """Write checkpoint ``root/step-{step:08d}`` atomically; keep the newest ``keep``."""
     from safetensors.torch import save_model
 
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise FloatingPointError(
+                f"parameter {name} is not finite at step {step}: not saved; the last good"
+                " checkpoint is kept"
+            )
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"

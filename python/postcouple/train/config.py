@@ -89,7 +89,13 @@ class RLConfig(OptimConfig):
     estimator: str = "grpo"  # any name in postcouple.advantages.ESTIMATORS
     scale_rewards: str = "group"  # grpo: "group" | "batch" | "none"
     beta: float = 0.0  # KL coefficient to the reference (TRL's beta)
-    kl_estimator: str = "k3"  # "k1" | "k2" | "k3"
+    kl_estimator: str = "k3"  # "k1" | "k2" | "k3" (for the KL loss term)
+    # verl's use_kl_in_reward: subtract beta * sum_t log(pi/ref) (k1, measured at
+    # rollout time) from each sequence's reward instead of adding a KL loss term;
+    # with an unbiased estimator (rloo, dr_grpo) and seq-mean-token-sum this is
+    # the exact policy gradient of E[r] - beta * KL(pi || ref), whose optimum is
+    # ref * exp(r / beta) / Z (what C1(beta) is stated for).
+    use_kl_in_reward: bool = False
     epsilon: float = 0.2  # clip low
     epsilon_high: float | None = None  # clip high (DAPO); None = epsilon
     loss_agg_mode: str = (
@@ -118,7 +124,8 @@ class EvalConfig:
     num_samples: int = 4  # samples per prompt at temperature 1
     greedy: bool = True
     grad_cosine: bool = False  # cos(grad L_SFT, grad L_RL) on fixed probe batches
-    probe_prompts: int = 16
+    probe_examples: int = 256  # expert examples for grad L_SFT
+    probe_prompts: int = 32  # prompts (x num_generations samples) for grad L_RL
 
 
 @dataclass

@@ -151,6 +151,14 @@ def build(cfg: RunConfig) -> tuple[Any, Any, Any, torch.device]:
     return model, tok, task, device
 
 
+def load_trained(cfg: RunConfig) -> tuple[Any, Any, Any]:
+    """Model (with ``cfg.init_from``'s weights), tokenizer and task, for evaluation."""
+    model, tok, task, _ = build(cfg)
+    if cfg.init_from:
+        load_weights(model, _resolve_init(cfg.init_from))
+    return model, tok, task
+
+
 def run(
     cfg: RunConfig,
     *,

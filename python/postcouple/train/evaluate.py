@@ -62,13 +62,14 @@ def _flat_grad(model: Any) -> torch.Tensor:
 
 
 def grad_cosine(
-    model: Any, tok: Any, task: Any, probe: list, rl_cfg: Any, max_length: int
+    model: Any, tok: Any, task: Any, probe: list, prompts: list, rl_cfg: Any, max_length: int
 ) -> dict[str, float]:
-    """cos(grad L_SFT, grad L_RL) on a fixed probe batch, and both norms.
+    """cos(grad L_SFT, grad L_RL) on fixed probe batches, and both norms.
 
-    L_SFT: token-mean NLL of the probe's expert responses. L_RL: the GRPO
-    surrogate ``-mean(A * log pi)`` on ``num_generations`` samples per probe
-    prompt (ratio 1, no KL), so grad L_RL is minus the policy gradient. A
+    L_SFT: token-mean NLL of the expert responses of ``probe`` (large, so that the
+    gradient is close to the population one and not one batch's noise). L_RL: the GRPO
+    surrogate ``-mean(A * log pi)`` on ``num_generations`` samples of each of
+    ``prompts`` (ratio 1, no KL), so grad L_RL is minus the policy gradient. A
     negative cosine means an SFT step raises the RL loss (lowers the reward)
     to first order, and vice versa.
     """
@@ -90,12 +91,12 @@ def grad_cosine(
     ro = sample(
         model,
         tok,
-        [e.prompt for e in probe],
+        [e.prompt for e in prompts],
         num_generations=G,
         max_new_tokens=rl_cfg.max_new_tokens,
         temperature=rl_cfg.temperature,
     )
-    rep = [e for e in probe for _ in range(G)]
+    rep = [e for e in prompts for _ in range(G)]
     r = np.asarray(task.reward(ro.completions, rep), dtype=np.float32)
     mask = ro.response_mask.float()
     adv = compute_advantages("grpo", r, mask.cpu().numpy(), group_size=G)
@@ -163,7 +164,15 @@ def evaluate(
                 out["greedy_acc"] = float(np.nanmean(task.reward(g.completions, prompts)))
         if ev.grad_cosine:
             out.update(
-                grad_cosine(model, tok, task, eval_ex[: ev.probe_prompts], rl, cfg.sft.max_length)
+                grad_cosine(
+                    model,
+                    tok,
+                    task,
+                    eval_ex[: ev.probe_examples],
+                    eval_ex[: ev.probe_prompts],
+                    rl,
+                    cfg.sft.max_length,
+                )
             )
     model.train(was)
     return out

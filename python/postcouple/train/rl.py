@@ -130,8 +130,13 @@ def rollout(
     examples: list[Example],
     cfg: Any,
     reward_funcs: Sequence[Callable] = (),
+    kl_penalty: Callable[[Rollout], torch.Tensor] | None = None,
 ) -> tuple[Rollout, np.ndarray, torch.Tensor, dict[str, float]]:
-    """Steps 1-3: samples, rewards (B,), token-level advantages (B, C), timings."""
+    """Steps 1-3: samples, rewards (B,), token-level advantages (B, C), timings.
+
+    ``kl_penalty(ro)`` (B,), when given, is subtracted from the rewards before
+    the advantages (``use_kl_in_reward``); the returned rewards are the task's.
+    """
     from postcouple.advantages import compute_advantages
 
     G = cfg.num_generations
@@ -150,10 +155,13 @@ def rollout(
     r = score(task, ro.completions, rep, reward_funcs, cfg.reward_weights)  # (B,)
     t2 = time.perf_counter()
     mask = ro.response_mask.cpu().numpy().astype(np.float32)  # (B, C)
+    r_adv = r
+    if kl_penalty is not None:
+        r_adv = (r - kl_penalty(ro).float().cpu().numpy()).astype(np.float32)
     opts: dict[str, Any] = {}
     if cfg.estimator == "grpo":
         opts["scale"] = cfg.scale_rewards
-    adv = compute_advantages(cfg.estimator, r, mask, group_size=G, **opts)  # (B, C)
+    adv = compute_advantages(cfg.estimator, r_adv, mask, group_size=G, **opts)  # (B, C)
     t3 = time.perf_counter()
     adv_t = torch.from_numpy(np.ascontiguousarray(adv, dtype=np.float32)).to(ro.input_ids.device)
     grp = r.reshape(-1, G)
@@ -226,18 +234,33 @@ def rl_step(
     multiplies the RL loss and ``extra_backward`` adds more gradient before each
     update (the joint stage uses both).
     """
-    ro, r, adv, stats = rollout(model, tok, task, examples, cfg, reward_funcs)
+    old_lp = ref_lp = None
+    in_reward = cfg.use_kl_in_reward and cfg.beta > 0 and ref_model is not None
+
+    @torch.no_grad()
+    def logprobs_at_rollout(ro: Rollout) -> torch.Tensor:
+        nonlocal old_lp, ref_lp
+        with autocast or torch.autocast("cpu", enabled=False):
+            old_lp, _ = sequence_logprobs(model, ro)
+            ref_lp, _ = sequence_logprobs(ref_model, ro)
+        return cfg.beta * ((old_lp - ref_lp) * ro.response_mask).sum(1)  # (B,) k1 per sequence
+
+    ro, r, adv, stats = rollout(
+        model, tok, task, examples, cfg, reward_funcs, logprobs_at_rollout if in_reward else None
+    )
     t0 = time.perf_counter()
     B = ro.input_ids.shape[0]
     reuse = cfg.num_iterations > 1 or cfg.num_mini_batches > 1
-    old_lp = ref_lp = None
     with torch.no_grad():
-        if reuse:
+        if reuse and old_lp is None:
             with autocast or torch.autocast("cpu", enabled=False):
                 old_lp, _ = sequence_logprobs(model, ro)
-        if cfg.beta > 0 and ref_model is not None:
+        if cfg.beta > 0 and ref_model is not None and ref_lp is None:
             with autocast or torch.autocast("cpu", enabled=False):
                 ref_lp, _ = sequence_logprobs(ref_model, ro)
+    if in_reward:
+        stats["kl"] = float(((old_lp - ref_lp) * ro.response_mask).sum(1).mean())
+        ref_lp = None  # the KL is in the reward, not in the loss
     agg: dict[str, list[float]] = {}
     mb = B // cfg.num_mini_batches
     for _ in range(cfg.num_iterations):
@@ -250,7 +273,7 @@ def rl_step(
             if extra_backward is not None:
                 extra_backward()
             opt_step()
-            st["loss"] = float(loss)
+            st["loss"] = float(loss.detach())
             for key, v in st.items():
                 agg.setdefault(key, []).append(v)
     stats.update({k: float(np.mean(v)) for k, v in agg.items()})

@@ -1,0 +1,164 @@
+"""Presets of the coupling experiment: the run config every job starts from, and
+the protocol's lengths.
+
+- ``tiny-arith`` (default): tiny Qwen3-architecture model, synthetic ``a+b=``
+  task, 2-core CPU, a few minutes. The expert writes answers in two formats
+  (half ``<a>c</a>``, half plain ``c``) and gets 20% of them wrong; the reward
+  is the strict format with the right answer, which the expert earns 40% of
+  the time. Both are what make the effects show (see :mod:`postcouple.tasks.arith`).
+- ``tiny-arith-clean``: the theory's boundary case — one format, no wrong
+  answers: the SFT model already earns the reward, GRPO groups are all equal,
+  RL has no gradient and neither effect shows.
+- ``qwen3-0.6b-cola``: the paper's setup: CoLA with a strict
+  ``<answer>acceptable|unacceptable</answer>`` format reward, GRPO; ``--model``
+  points at Qwen3-0.6B weights. ``qwen3-0.6b-gsm8k``: GSM8K, boxed/``####``
+  answers, GRPO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from postcouple.train.config import RunConfig, from_dict, to_dict
+
+
+@dataclass
+class Preset:
+    name: str
+    base: dict[str, Any]  # RunConfig fields (nested dicts) shared by every job
+    sft_steps: int = 600  # protocol 1: SFT to convergence
+    rl_steps: int = 150  # protocol 1: RL after SFT (also the budget of protocol 3)
+    resft_steps: int = 150  # protocol 2: SFT after RL
+    seeds: tuple[int, ...] = (0, 1, 2)
+    betas: tuple[float, ...] = (0.25, 0.5, 1.0)  # C1(beta) sweep (KL-in-reward RL)
+    beta_rl_steps: int = 150
+    c1_samples: int = 64  # samples per prompt for log Z_beta(x)
+    c1_prompts: int = 64
+    mus: tuple[float, ...] = (0.1, 0.3, 0.5)  # joint schedules
+    alt_block: int = 15  # alternating blocks of k steps (protocol 3)
+    eval_interval_sft: int = 50
+    eval_interval_rl: int = 15
+    notes: list[str] = field(default_factory=list)
+
+    def config(self, **overrides: Any) -> RunConfig:
+        """A RunConfig from the preset's base with nested ``overrides`` applied."""
+        data = to_dict(from_dict(RunConfig, self.base))
+        _merge(data, overrides)
+        return from_dict(RunConfig, data)
+
+
+def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict) and k != "options":
+            _merge(dst[k], v)
+        else:
+            dst[k] = v
+
+
+_TINY_BASE: dict[str, Any] = {
+    "model": {"name": "tiny", "device": "cpu"},
+    "task": {"name": "arith", "options": {"max_operand": 9}},
+    "sft": {
+        "learning_rate": 3e-3,
+        "batch_size": 64,
+        "packing": False,
+        "lr_scheduler_type": "cosine",
+        "warmup_ratio": 0.05,
+    },
+    "rl": {"learning_rate": 1e-3, "num_prompts": 16, "num_generations": 8, "max_new_tokens": 12},
+    "joint": {"learning_rate": 1e-3},
+    "eval": {
+        "num_examples": 256,
+        "num_prompts": 64,
+        "num_samples": 8,
+        "grad_cosine": True,
+        "probe_examples": 256,
+        "probe_prompts": 32,
+    },
+    "checkpoint_interval": 1000,
+    "progress": False,
+}
+
+PRESETS: dict[str, Preset] = {
+    "tiny-arith": Preset("tiny-arith", _TINY_BASE),
+    "tiny-arith-clean": Preset(
+        "tiny-arith-clean",
+        {
+            **_TINY_BASE,
+            "task": {
+                "name": "arith",
+                "options": {"max_operand": 9, "formats": {"tag": 1.0}, "wrong_fraction": 0.0},
+            },
+        },
+        notes=["boundary case: clean single-format expert data; expect no effect"],
+    ),
+    "qwen3-0.6b-cola": Preset(
+        "qwen3-0.6b-cola",
+        {
+            "model": {"name": "Qwen/Qwen3-0.6B", "device": "auto"},
+            "task": {"name": "cola", "options": {"path": "../shared/data/cola"}},
+            "sft": {"learning_rate": 1e-5, "batch_size": 32, "max_length": 256},
+            "rl": {
+                "learning_rate": 1e-6,
+                "num_prompts": 16,
+                "num_generations": 8,
+                "max_new_tokens": 64,
+                "beta": 0.0,
+            },
+            "joint": {"learning_rate": 1e-6},
+            "eval": {
+                "num_examples": 256,
+                "num_prompts": 64,
+                "num_samples": 4,
+                "grad_cosine": True,
+                "probe_examples": 64,
+                "probe_prompts": 8,
+            },
+            "checkpoint_interval": 100,
+            "progress": False,
+        },
+        sft_steps=300,
+        rl_steps=200,
+        resft_steps=200,
+        beta_rl_steps=200,
+        alt_block=20,
+        eval_interval_sft=50,
+        eval_interval_rl=20,
+        c1_samples=16,
+    ),
+    "qwen3-0.6b-gsm8k": Preset(
+        "qwen3-0.6b-gsm8k",
+        {
+            "model": {"name": "Qwen/Qwen3-0.6B", "device": "auto"},
+            "task": {"name": "gsm8k", "options": {"path": "../shared/data/gsm8k"}},
+            "sft": {"learning_rate": 1e-5, "batch_size": 32, "max_length": 512},
+            "rl": {
+                "learning_rate": 1e-6,
+                "num_prompts": 16,
+                "num_generations": 8,
+                "max_new_tokens": 256,
+                "beta": 0.0,
+            },
+            "joint": {"learning_rate": 1e-6},
+            "eval": {
+                "num_examples": 256,
+                "num_prompts": 64,
+                "num_samples": 4,
+                "grad_cosine": True,
+                "probe_examples": 64,
+                "probe_prompts": 8,
+            },
+            "checkpoint_interval": 100,
+            "progress": False,
+        },
+        sft_steps=300,
+        rl_steps=200,
+        resft_steps=200,
+        beta_rl_steps=200,
+        alt_block=20,
+        eval_interval_sft=50,
+        eval_interval_rl=20,
+        c1_samples=16,
+    ),
+}

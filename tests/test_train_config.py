@@ -1,0 +1,37 @@
+import pytest
+
+from postcouple.train.config import RunConfig, apply_overrides, dump_toml, from_dict, load_toml
+
+
+def test_toml_round_trip(tmp_path):
+    cfg = RunConfig(schedule="alt(sft:2,rl:1)x2", seed=7)
+    cfg.rl.beta = 0.04
+    cfg.rl.epsilon_high = 0.28
+    cfg.task.options = {"max_operand": 5, "formats": {"tag": 1.0}}
+    dump_toml(cfg, tmp_path / "c.toml")
+    assert load_toml(tmp_path / "c.toml") == cfg
+
+
+def test_unknown_key_names_the_valid_keys():
+    with pytest.raises(ValueError, match=r"unknown key.*'betaa'.*valid keys.*'beta'"):
+        from_dict(RunConfig, {"rl": {"betaa": 0.1}})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"seed": "1"}, {"rl": {"num_generations": 2.5}}, {"sft": {"packing": 1}}, {"rl": 3}],
+)
+def test_ill_typed_keys(data):
+    with pytest.raises(TypeError, match=r"config\."):
+        from_dict(RunConfig, data)
+
+
+def test_overrides():
+    cfg = apply_overrides(RunConfig(), ["rl.beta=0.5", "schedule=sft:3,rl:1", "model.name=tiny"])
+    assert cfg.rl.beta == 0.5 and cfg.schedule == "sft:3,rl:1" and cfg.model.name == "tiny"
+    with pytest.raises(ValueError, match="key=value"):
+        apply_overrides(RunConfig(), ["rl.beta"])
+    with pytest.raises(ValueError, match="unknown key"):
+        apply_overrides(RunConfig(), ["rl.nope=1"])
+    with pytest.raises(ValueError, match="not a section"):
+        apply_overrides(RunConfig(), ["nope.x=1"])
