@@ -146,12 +146,16 @@ pub fn pack(
             }
         }
     }
-    let order = sort_desc(&items, capacity);
+    let (order, sorted_len) = sort_desc(&items, capacity);
+    let n = items.len();
     let assign = match strategy {
-        Strategy::Bfd if capacity <= BUCKET_MAX_CAPACITY => bfd_buckets(&items, &order, capacity),
-        Strategy::Bfd => bfd_btree(&items, &order, capacity),
-        _ => ffd(&items, &order, capacity),
+        Strategy::Bfd if capacity <= BUCKET_MAX_CAPACITY => {
+            bfd_buckets(n, &order, &sorted_len, capacity)
+        }
+        Strategy::Bfd => bfd_btree(n, &order, &sorted_len, capacity),
+        _ => ffd(n, &order, &sorted_len, capacity),
     };
+    drop(order);
     // group by bin, full split pieces first as their own bins
     let nb = assign.iter().copied().max().map_or(0, |m| m as usize + 1);
     let mut count = vec![0i64; nb];
@@ -181,12 +185,11 @@ pub fn pack(
     out.seq.resize(base + total, 0);
     out.offset.resize(base + total, 0);
     out.len.resize(base + total, 0);
-    // pieces within a bin in placement order (longest first)
-    for &k in &order {
-        let b = assign[k as usize] as usize;
+    // pieces within a bin in item order (sequential reads; see sort_desc)
+    for (k, &(s, off, l)) in items.iter().enumerate() {
+        let b = assign[k] as usize;
         let at = base + start[b];
         start[b] += 1;
-        let (s, off, l) = items[k as usize];
         out.seq[at] = s as i64;
         out.offset[at] = off;
         out.len[at] = l;
@@ -195,8 +198,11 @@ pub fn pack(
 }
 
 /// Item indices by length descending, ties by index (stable counting sort when
-/// the capacity is small, else a stable comparison sort).
-fn sort_desc(items: &[(u32, i64, i64)], capacity: i64) -> Vec<u32> {
+/// the capacity is small, else a stable comparison sort), and the lengths in
+/// that order. The packers read `sorted_len` sequentially: reading
+/// `items[order[j]]` instead was a cache miss per item and 58% of BFD's time
+/// on 1M items (perf).
+fn sort_desc(items: &[(u32, i64, i64)], capacity: i64) -> (Vec<u32>, Vec<i64>) {
     let n = items.len();
     if capacity <= BUCKET_MAX_CAPACITY && (capacity as usize) <= 4 * n.max(1024) {
         let c = capacity as usize;
@@ -208,16 +214,23 @@ fn sort_desc(items: &[(u32, i64, i64)], capacity: i64) -> Vec<u32> {
             cnt[i] += cnt[i - 1];
         }
         let mut out = vec![0u32; n];
+        // lengths in order straight from the counts: a run of each length
+        let mut sorted_len = Vec::with_capacity(n);
+        for v in (0..=c).rev() {
+            let run = cnt[c - v + 1] - cnt[c - v];
+            sorted_len.extend(std::iter::repeat_n(v as i64, run as usize));
+        }
         for (k, it) in items.iter().enumerate() {
             let slot = &mut cnt[c - it.2 as usize];
             out[*slot as usize] = k as u32;
             *slot += 1;
         }
-        out
+        (out, sorted_len)
     } else {
         let mut out: Vec<u32> = (0..n as u32).collect();
         out.sort_by_key(|&k| Reverse(items[k as usize].2));
-        out
+        let sorted_len = out.iter().map(|&k| items[k as usize].2).collect();
+        (out, sorted_len)
     }
 }
 
@@ -280,15 +293,15 @@ impl RoomSet {
     }
 }
 
-fn bfd_buckets(items: &[(u32, i64, i64)], order: &[u32], capacity: i64) -> Vec<u32> {
+fn bfd_buckets(n: usize, order: &[u32], sorted_len: &[i64], capacity: i64) -> Vec<u32> {
     let c = capacity as usize;
     let mut rooms = RoomSet::new(c);
     // bins with room r: a stack (the most recently touched first)
     let mut bucket: Vec<Vec<u32>> = vec![Vec::new(); c + 1];
-    let mut assign = vec![0u32; items.len()];
+    let mut assign = vec![0u32; n];
     let mut nbins = 0u32;
-    for &k in order {
-        let l = items[k as usize].2 as usize;
+    for (&k, &l) in order.iter().zip(sorted_len) {
+        let l = l as usize;
         let (bin, room) = match rooms.next(l) {
             Some(r) => {
                 let b = bucket[r].pop().expect("bitset and buckets agree");
@@ -311,13 +324,12 @@ fn bfd_buckets(items: &[(u32, i64, i64)], order: &[u32], capacity: i64) -> Vec<u
     assign
 }
 
-fn bfd_btree(items: &[(u32, i64, i64)], order: &[u32], capacity: i64) -> Vec<u32> {
+fn bfd_btree(n: usize, order: &[u32], sorted_len: &[i64], capacity: i64) -> Vec<u32> {
     use std::collections::BTreeSet;
     let mut open: BTreeSet<(i64, u32)> = BTreeSet::new();
-    let mut assign = vec![0u32; items.len()];
+    let mut assign = vec![0u32; n];
     let mut nbins = 0u32;
-    for &k in order {
-        let l = items[k as usize].2;
+    for (&k, &l) in order.iter().zip(sorted_len) {
         let (bin, room) = match open.range((l, 0)..).next().copied() {
             Some((r, b)) => {
                 open.remove(&(r, b));
@@ -335,15 +347,13 @@ fn bfd_btree(items: &[(u32, i64, i64)], order: &[u32], capacity: i64) -> Vec<u32
 }
 
 /// First-fit decreasing with a max segment tree over the bins' room.
-fn ffd(items: &[(u32, i64, i64)], order: &[u32], capacity: i64) -> Vec<u32> {
-    let n = items.len().max(1);
-    let size = n.next_power_of_two();
+fn ffd(n: usize, order: &[u32], sorted_len: &[i64], capacity: i64) -> Vec<u32> {
+    let size = n.max(1).next_power_of_two();
     // tree[1] is the root; leaves size..2*size are bins (room; unused bins = capacity)
     let mut tree = vec![capacity; 2 * size];
-    let mut assign = vec![0u32; items.len()];
+    let mut assign = vec![0u32; n];
     let mut used = 0usize;
-    for &k in order {
-        let l = items[k as usize].2;
+    for (&k, &l) in order.iter().zip(sorted_len) {
         // leftmost leaf with room >= l (always exists: unused bins have full room)
         let mut node = 1;
         while node < size {
@@ -782,9 +792,9 @@ mod tests {
             .enumerate()
             .map(|(i, &l)| (i as u32, 0, l))
             .collect();
-        let order = sort_desc(&items, 100);
-        let a = bfd_buckets(&items, &order, 100);
-        let b = bfd_btree(&items, &order, 100);
+        let (order, sl) = sort_desc(&items, 100);
+        let a = bfd_buckets(items.len(), &order, &sl, 100);
+        let b = bfd_btree(items.len(), &order, &sl, 100);
         let nb = |v: &[u32]| v.iter().max().map_or(0, |m| m + 1);
         assert_eq!(nb(&a), nb(&b));
     }

@@ -15,7 +15,7 @@ Example:
     >>> from postcouple.packing import pack, collate_packed
     >>> p = pack([5, 3, 4, 2, 6], capacity=10)
     >>> p.num_bins, [b.tolist() for b in p.bins]
-    (2, [[4, 2], [0, 1, 3]])
+    (2, [[2, 4], [0, 1, 3]])
     >>> batch = collate_packed([[1, 2, 3], [4, 5]], pack([3, 2], 8), prompt_lengths=[1, 1])
     >>> batch[0]["labels"].tolist(), batch[0]["position_ids"].tolist()
     ([[-100, 2, 3, -100, 5]], [[0, 1, 2, 0, 1]])
@@ -77,7 +77,7 @@ class Packing:
 
     @property
     def bins(self) -> list[np.ndarray]:
-        """Sequence indices per bin (int64 arrays, in placement order)."""
+        """Sequence indices per bin (int64 arrays, ascending index order)."""
         if self.num_bins == 0:
             return []
         return np.split(self.seq, self.bin_ptr[1:-1])

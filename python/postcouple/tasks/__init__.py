@@ -3,8 +3,9 @@
 ``get_task(name, **options)`` builds one by name:
 
 - ``"arith"`` — the embedded synthetic arithmetic task (the default; no files);
-- ``"gsm8k"``, ``"math"``, ``"cola"``, ``"jsonl"`` — loaders for real data
-  (``path=`` a file or folder, e.g. ``../shared/data/gsm8k``).
+- ``"cola"``, ``"jsonl"`` — loaders for real data (``path=`` a file or folder,
+  e.g. ``../shared/data/cola``). GSM8K and MATH join when the Rust math
+  verifier of ``postcouple.rewards`` lands.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ __all__ = ["TASKS", "Example", "Task", "get_task"]
 #: name -> (module, class)
 TASKS: dict[str, tuple[str, str]] = {
     "arith": ("postcouple.tasks.arith", "ArithTask"),
-    "gsm8k": ("postcouple.tasks.data", "GSM8KTask"),
-    "math": ("postcouple.tasks.data", "MathTask"),
     "cola": ("postcouple.tasks.data", "ColaTask"),
     "jsonl": ("postcouple.tasks.data", "JsonlTask"),
 }

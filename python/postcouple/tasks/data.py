@@ -1,0 +1,168 @@
+"""Tasks on real data files: CoLA (the paper's experiment) and a generic JSONL.
+
+- :class:`ColaTask` — CoLA TSV (``source, label, original mark, sentence``, no
+  header; ``train.tsv`` for training, ``dev.tsv`` held out). The model must
+  answer in a strict format, ``<answer>acceptable</answer>`` or
+  ``<answer>unacceptable</answer>``; the reward is the paper's strict
+  answer-format reward (format and label both right), or either part alone.
+- :class:`JsonlTask` — any JSON lines file of ``{"prompt", "response",
+  "answer"}`` (field names configurable), rewarded by exact match of the
+  answer in an ``<answer>...</answer>`` tag (or the whole completion).
+
+GSM8K and MATH loaders score with the math verifier of ``postcouple.rewards``
+(the Rust scorer of the rewards issue) and are registered when it lands.
+
+Example:
+    >>> from postcouple.tasks.data import ColaTask
+    >>> task = ColaTask(path="../shared/data/cola")  # doctest: +SKIP
+    >>> task.train_examples()[0].response  # doctest: +SKIP
+    '<answer>acceptable</answer>'
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from postcouple.tasks.base import Example
+
+_ANSWER_TAG = re.compile(r"\s*<answer>\s*(.*?)\s*</answer>\s*", re.S)
+REWARDS = ("correct", "strict_format", "correct_and_format")
+
+COLA_PROMPT = (
+    "Is the following sentence grammatically acceptable? Answer with "
+    "<answer>acceptable</answer> or <answer>unacceptable</answer>.\nSentence: {sentence}\n"
+)
+
+
+def _check_reward(reward_type: str) -> None:
+    if reward_type not in REWARDS:
+        raise ValueError(f"reward_type: expected one of {REWARDS}, got {reward_type!r}")
+
+
+def _tag_score(completion: str, gold: str, reward_type: str) -> float:
+    """Strict tag format ``<answer>X</answer>`` (nothing else) and/or the right X.
+
+    "correct" alone accepts the answer in a tag anywhere, or the last word.
+    """
+    m = _ANSWER_TAG.fullmatch(completion)
+    if reward_type == "strict_format":
+        return float(m is not None)
+    if reward_type == "correct_and_format":
+        return float(m is not None and m.group(1).strip().lower() == gold)
+    tags = re.findall(r"<answer>\s*(.*?)\s*</answer>", completion, re.S)
+    if tags:
+        return float(tags[-1].strip().lower() == gold)
+    words = re.findall(r"[A-Za-z0-9.\-]+", completion)
+    return float(bool(words) and words[-1].lower().strip(".") == gold)
+
+
+@dataclass
+class ColaTask:
+    """CoLA with a strict answer format (see the module docstring)."""
+
+    path: str = "../shared/data/cola"
+    reward_type: str = "correct_and_format"
+    num_train: int | None = None
+    num_eval: int | None = 512
+    seed: int = 0
+    name: str = "cola"
+
+    def __post_init__(self) -> None:
+        _check_reward(self.reward_type)
+        root = Path(self.path)
+        train_f = root / "train.tsv" if root.is_dir() else root
+        dev_f = root / "dev.tsv" if root.is_dir() else root
+        for f in (train_f, dev_f):
+            if not f.exists():
+                raise FileNotFoundError(f"path: no CoLA file {f} (expected train.tsv, dev.tsv)")
+        self._train = self._load(train_f, self.num_train)
+        self._eval = self._load(dev_f, self.num_eval)
+
+    def _load(self, f: Path, limit: int | None) -> list[Example]:
+        out = []
+        with open(f, newline="", encoding="utf-8") as fh:
+            for i, row in enumerate(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)):
+                if len(row) != 4 or row[1] not in ("0", "1"):
+                    raise ValueError(f"{f}:{i + 1}: expected 4 tab-separated fields with a 0/1 "
+                                     f"label, got {row!r}")
+                gold = "acceptable" if row[1] == "1" else "unacceptable"
+                out.append(Example(COLA_PROMPT.format(sentence=row[3].strip()),
+                                   f"<answer>{gold}</answer>", gold, {"source": row[0]}))
+        random.Random(self.seed).shuffle(out)
+        return out[:limit] if limit else out
+
+    def train_examples(self) -> list[Example]:
+        return self._train
+
+    def eval_examples(self) -> list[Example]:
+        return self._eval
+
+    def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
+        if len(completions) != len(examples):
+            raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
+        return np.array([_tag_score(c, e.answer, self.reward_type)
+                         for c, e in zip(completions, examples)], dtype=np.float32)
+
+
+@dataclass
+class JsonlTask:
+    """Generic JSON lines of prompt / response / answer (see the module docstring)."""
+
+    path: str = ""
+    eval_path: str = ""  # default: the last ``num_eval`` rows of ``path``
+    prompt_field: str = "prompt"
+    response_field: str = "response"
+    answer_field: str = "answer"
+    reward_type: str = "correct"
+    num_eval: int = 256
+    name: str = "jsonl"
+
+    def __post_init__(self) -> None:
+        _check_reward(self.reward_type)
+        if not self.path:
+            raise ValueError("path: a JSONL file is required")
+        rows = self._load(Path(self.path))
+        if self.eval_path:
+            self._train, self._eval = rows, self._load(Path(self.eval_path))
+        else:
+            k = min(self.num_eval, len(rows) // 2)
+            self._train, self._eval = rows[: len(rows) - k], rows[len(rows) - k :]
+
+    def _load(self, f: Path) -> list[Example]:
+        if not f.exists():
+            raise FileNotFoundError(f"path: {f} does not exist")
+        out = []
+        with open(f, encoding="utf-8") as fh:
+            for i, line in enumerate(fh):
+                if not line.strip():
+                    continue
+                try:
+                    d = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{f}:{i + 1}: not JSON ({e})") from None
+                missing = [k for k in (self.prompt_field, self.response_field, self.answer_field)
+                           if k not in d]
+                if missing:
+                    raise ValueError(f"{f}:{i + 1}: missing field(s) {missing}")
+                out.append(Example(str(d[self.prompt_field]), str(d[self.response_field]),
+                                   str(d[self.answer_field]).strip().lower()))
+        return out
+
+    def train_examples(self) -> list[Example]:
+        return self._train
+
+    def eval_examples(self) -> list[Example]:
+        return self._eval
+
+    def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
+        if len(completions) != len(examples):
+            raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
+        return np.array([_tag_score(c, e.answer, self.reward_type)
+                         for c, e in zip(completions, examples)], dtype=np.float32)
