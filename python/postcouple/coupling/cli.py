@@ -21,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (default: preset's)")
     ap.add_argument("--workers", type=int, default=2, help="processes at a time (one thread each)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every stage's length")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a run-config key in every job, e.g. eval.num_prompts=16",
+    )
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from runs")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
@@ -42,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     if not a.report_only:
-        jobs = plan(preset, out, model=a.model, seeds=seeds, scale=a.scale)
+        try:
+            jobs = plan(preset, out, model=a.model, seeds=seeds, scale=a.scale, sets=a.set)
+        except (ValueError, TypeError) as e:
+            ap.error(str(e))
         print(
             f"postcouple coupling: preset {preset.name}, {len(jobs)} jobs, {a.workers} "
             f"workers -> {out}/"

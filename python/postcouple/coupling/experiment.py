@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from postcouple.coupling.presets import Preset
-from postcouple.train.config import RunConfig, dump_toml
+from postcouple.train.config import RunConfig, apply_overrides, dump_toml
 
 
 @dataclass
@@ -55,6 +55,7 @@ def plan(
     model: str | None = None,
     seeds: tuple[int, ...] | None = None,
     scale: float = 1.0,
+    sets: list[str] | None = None,
 ) -> list[Job]:
     """All jobs of the experiment (``scale`` shortens every stage, for smoke tests)."""
 
@@ -80,7 +81,8 @@ def plan(
             if model:
                 over.setdefault("model", {})["name"] = model
             over.setdefault("eval", {})["interval"] = interval
-            return preset.config(schedule=schedule, seed=seed, out=str(d / name), **over)
+            c = preset.config(schedule=schedule, seed=seed, out=str(d / name), **over)
+            return apply_overrides(c, sets) if sets else c
 
         base = f"seed{seed}/base"
         jobs.append(Job(base, "train", cfg("base", f"sft:{S}", ev_s), steps=S))

@@ -90,11 +90,19 @@ class ColaTask:
         with open(f, newline="", encoding="utf-8") as fh:
             for i, row in enumerate(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)):
                 if len(row) != 4 or row[1] not in ("0", "1"):
-                    raise ValueError(f"{f}:{i + 1}: expected 4 tab-separated fields with a 0/1 "
-                                     f"label, got {row!r}")
+                    raise ValueError(
+                        f"{f}:{i + 1}: expected 4 tab-separated fields with a 0/1 "
+                        f"label, got {row!r}"
+                    )
                 gold = "acceptable" if row[1] == "1" else "unacceptable"
-                out.append(Example(COLA_PROMPT.format(sentence=row[3].strip()),
-                                   f"<answer>{gold}</answer>", gold, {"source": row[0]}))
+                out.append(
+                    Example(
+                        COLA_PROMPT.format(sentence=row[3].strip()),
+                        f"<answer>{gold}</answer>",
+                        gold,
+                        {"source": row[0]},
+                    )
+                )
         random.Random(self.seed).shuffle(out)
         return out[:limit] if limit else out
 
@@ -107,8 +115,10 @@ class ColaTask:
     def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
         if len(completions) != len(examples):
             raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
-        return np.array([_tag_score(c, e.answer, self.reward_type)
-                         for c, e in zip(completions, examples)], dtype=np.float32)
+        return np.array(
+            [_tag_score(c, e.answer, self.reward_type) for c, e in zip(completions, examples)],
+            dtype=np.float32,
+        )
 
 
 @dataclass
@@ -147,12 +157,20 @@ class JsonlTask:
                     d = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise ValueError(f"{f}:{i + 1}: not JSON ({e})") from None
-                missing = [k for k in (self.prompt_field, self.response_field, self.answer_field)
-                           if k not in d]
+                missing = [
+                    k
+                    for k in (self.prompt_field, self.response_field, self.answer_field)
+                    if k not in d
+                ]
                 if missing:
                     raise ValueError(f"{f}:{i + 1}: missing field(s) {missing}")
-                out.append(Example(str(d[self.prompt_field]), str(d[self.response_field]),
-                                   str(d[self.answer_field]).strip().lower()))
+                out.append(
+                    Example(
+                        str(d[self.prompt_field]),
+                        str(d[self.response_field]),
+                        str(d[self.answer_field]).strip().lower(),
+                    )
+                )
         return out
 
     def train_examples(self) -> list[Example]:
@@ -164,5 +182,7 @@ class JsonlTask:
     def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
         if len(completions) != len(examples):
             raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
-        return np.array([_tag_score(c, e.answer, self.reward_type)
-                         for c, e in zip(completions, examples)], dtype=np.float32)
+        return np.array(
+            [_tag_score(c, e.answer, self.reward_type) for c, e in zip(completions, examples)],
+            dtype=np.float32,
+        )

@@ -1,0 +1,125 @@
+"""Real-data tasks on ../shared/data: CoLA (the paper's task) and generic JSONL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from postcouple.tasks import get_task
+from postcouple.tasks.base import Example
+from postcouple.tasks.data import ColaTask, JsonlTask
+
+
+def test_cola_loads_the_real_files(data_dir):
+    t = get_task("cola", path=str(data_dir / "cola"), num_eval=None)
+    assert len(t.train_examples()) == 8551 and len(t.eval_examples()) == 1043
+    frac = sum(e.answer == "acceptable" for e in t.train_examples()) / 8551
+    assert 0.6 < frac < 0.8  # CoLA is ~70% acceptable
+    ex = t.eval_examples()[0]
+    assert ex.response == f"<answer>{ex.answer}</answer>" and "Sentence:" in ex.prompt
+    # the expert always earns the strict reward; the other label never does
+    other = "unacceptable" if ex.answer == "acceptable" else "acceptable"
+    assert t.reward([ex.response, f"<answer>{other}</answer>"], [ex, ex]).tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("reward_type", "completion", "expected"),
+    [
+        ("correct_and_format", "<answer>acceptable</answer>", 1.0),
+        ("correct_and_format", "  <answer> Acceptable </answer>\n", 1.0),
+        ("correct_and_format", "I think <answer>acceptable</answer>", 0.0),
+        ("correct_and_format", "acceptable", 0.0),
+        ("strict_format", "<answer>unacceptable</answer>", 1.0),
+        ("correct", "it is acceptable.", 1.0),
+        ("correct", "x <answer>unacceptable</answer>", 0.0),
+        ("correct", "", 0.0),
+    ],
+)
+def test_cola_rewards(reward_type, completion, expected, data_dir):
+    t = ColaTask(path=str(data_dir / "cola"), reward_type=reward_type, num_train=5, num_eval=5)
+    ex = Example("p", "", "acceptable")
+    assert t.reward([completion], [ex])[0] == expected
+
+
+def test_cola_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="CoLA"):
+        ColaTask(path=str(tmp_path))
+    (tmp_path / "train.tsv").write_text("a\t2\t\tbad label\n")
+    (tmp_path / "dev.tsv").write_text("a\t1\t\tfine\n")
+    with pytest.raises(ValueError, match="0/1 label"):
+        ColaTask(path=str(tmp_path))
+    with pytest.raises(ValueError, match="reward_type"):
+        ColaTask(path=str(tmp_path), reward_type="x")
+
+
+def test_jsonl_task(tmp_path):
+    f = tmp_path / "d.jsonl"
+    rows = [{"q": f"{i}?", "a": f"<answer>{i}</answer>", "gold": str(i)} for i in range(10)]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    t = JsonlTask(
+        path=str(f), prompt_field="q", response_field="a", answer_field="gold", num_eval=3
+    )
+    assert len(t.train_examples()) == 7 and len(t.eval_examples()) == 3
+    e = t.eval_examples()[0]
+    assert t.reward([e.response, "<answer>nope</answer>"], [e, e]).tolist() == [1.0, 0.0]
+    (tmp_path / "bad.jsonl").write_text('{"q": 1}\n')
+    with pytest.raises(ValueError, match="missing field"):
+        JsonlTask(path=str(tmp_path / "bad.jsonl"), prompt_field="q")
+    with pytest.raises(ValueError, match="path"):
+        JsonlTask()
+
+
+def test_paper_preset_runs_end_to_end_with_the_tiny_model(tmp_path, data_dir):
+    """`--preset qwen3-0.6b-cola --model tiny`: the paper's setup on CoLA, a few steps."""
+    out = tmp_path / "cola"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "postcouple",
+            "coupling",
+            "--preset",
+            "qwen3-0.6b-cola",
+            "--model",
+            "tiny",
+            "--out",
+            str(out),
+            "--scale",
+            "0.01",
+            "--seeds",
+            "0",
+            "--no-progress",
+            "--set",
+            "eval.num_examples=8",
+            "--set",
+            "eval.num_prompts=4",
+            "--set",
+            "eval.num_samples=2",
+            "--set",
+            "eval.probe_examples=8",
+            "--set",
+            "eval.probe_prompts=2",
+            "--set",
+            "rl.max_new_tokens=8",
+            "--set",
+            "rl.num_prompts=2",
+            "--set",
+            "rl.num_generations=2",
+            "--set",
+            "sft.batch_size=4",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        cwd=str(Path(__file__).resolve().parents[1]),  # the preset reads ../shared/data/cola
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    summ = json.loads((out / "summary.json").read_text())
+    assert summ["preset"] == "qwen3-0.6b-cola" and "sft_then_rl" in summ
+    cfg = (out / "seed0" / "sft_rl" / "config.toml").read_text()
+    assert 'name = "cola"' in cfg and 'name = "tiny"' in cfg
