@@ -5,6 +5,8 @@
 __version__: str
 
 # --- advantages ---
+from collections.abc import Sequence
+
 import numpy as np
 
 def group_advantages(
@@ -76,3 +78,31 @@ def collate(
     offset: np.ndarray,
     len: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
+# --- rewards ---
+def extract_answer(text: str, mode: str, last_number_fallback: bool) -> str | None: ...
+def math_equal(pred: str, gold: str, rel_tol: float, strict: bool) -> bool: ...
+def parse_ok(answer: str) -> bool: ...
+def math_reward(
+    completions: Sequence[str],
+    golds: Sequence[str],
+    mode: str,
+    last_number_fallback: bool,
+    rel_tol: float,
+    strict: bool,
+    num_threads: int | None,
+) -> np.ndarray: ...
+def label_reward(
+    completions: Sequence[str],
+    labels: Sequence[str],
+    mode: str,
+    case_sensitive: bool,
+    num_threads: int | None,
+) -> np.ndarray: ...
+def format_reward(
+    completions: Sequence[str], pattern: str | None, num_threads: int | None
+) -> np.ndarray: ...
+def overlong_penalty(
+    lengths: np.ndarray, max_len: int, buffer: int, factor: float
+) -> np.ndarray: ...
+def reward_caps() -> dict[str, int]: ...

@@ -13,7 +13,6 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 mod advantages;
-mod math;
 mod packing;
 mod rewards;
 
@@ -53,7 +52,6 @@ where
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     advantages::register(m)?;
-    math::register(m)?;
     packing::register(m)?;
     rewards::register(m)?;
     Ok(())

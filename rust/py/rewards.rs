@@ -1,7 +1,229 @@
-//! Bindings for `crate::rewards`.
+//! Bindings for `crate::rewards`. Strings are copied out of Python first
+//! (lossily: a lone surrogate becomes U+FFFD, so hostile text is still scored),
+//! then scored with the GIL released. Users call `postcouple.rewards`.
 
+use crate::rewards::{self as core, format, latex, Mode, Opts};
+use crate::Error;
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
 
-pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+type F32s<'py> = Bound<'py, PyArray1<f32>>;
+
+fn text(x: &Bound<'_, PyAny>, name: &'static str, i: Option<usize>) -> PyResult<String> {
+    let s = x.cast::<PyString>().map_err(|_| {
+        let at = i.map(|i| format!("[{i}]")).unwrap_or_default();
+        let ty = x
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        Error::type_(name, format!("{name}{at} must be str, got {ty}"))
+    })?;
+    Ok(s.to_string_lossy().into_owned())
+}
+
+fn texts(x: &Bound<'_, PyAny>, name: &'static str) -> PyResult<Vec<String>> {
+    if x.is_instance_of::<PyString>() {
+        return Err(Error::type_(name, "expected a sequence of str, got a single str").into());
+    }
+    let mut out = Vec::new();
+    for (i, item) in x
+        .try_iter()
+        .map_err(|_| Error::type_(name, "expected a sequence of str"))?
+        .enumerate()
+    {
+        out.push(text(&item?, name, Some(i))?);
+    }
+    Ok(out)
+}
+
+fn same_len(a: usize, b: usize, name: &'static str, other: &str) -> PyResult<()> {
+    if a != b {
+        return Err(Error::value(name, format!("has {b} items but {other} has {a}")).into());
+    }
+    Ok(())
+}
+
+fn opts(rel_tol: f64, strict: bool) -> PyResult<Opts> {
+    if !(0.0..1.0).contains(&rel_tol) {
+        return Err(Error::value("rel_tol", format!("must be in [0, 1), got {rel_tol}")).into());
+    }
+    Ok(Opts { rel_tol, strict })
+}
+
+fn threads(n: Option<i64>) -> PyResult<usize> {
+    match n {
+        None => Ok(0),
+        Some(k) if k >= 1 => Ok(k as usize),
+        Some(k) => {
+            Err(Error::value("num_threads", format!("must be >= 1 or None, got {k}")).into())
+        }
+    }
+}
+
+/// extract_answer(text, mode, last_number_fallback) -> str | None
+#[pyfunction]
+fn extract_answer(
+    py: Python<'_>,
+    text: &Bound<'_, PyAny>,
+    mode: &str,
+    last_number_fallback: bool,
+) -> PyResult<Option<String>> {
+    let mode: Mode = mode.parse()?;
+    let t = self::text(text, "text", None)?;
+    super::detach(py, || {
+        Ok(core::extract_answer(&t, mode, last_number_fallback))
+    })
+}
+
+/// math_equal(pred, gold, rel_tol, strict) -> bool
+#[pyfunction]
+fn math_equal(
+    py: Python<'_>,
+    pred: &Bound<'_, PyAny>,
+    gold: &Bound<'_, PyAny>,
+    rel_tol: f64,
+    strict: bool,
+) -> PyResult<bool> {
+    let o = opts(rel_tol, strict)?;
+    let (p, g) = (text(pred, "pred", None)?, text(gold, "gold", None)?);
+    super::detach(py, || Ok(core::math_equal(&p, &g, &o)))
+}
+
+/// parse_ok(answer) -> bool: whether an answer string parses (diagnostics).
+#[pyfunction]
+fn parse_ok(py: Python<'_>, answer: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let a = text(answer, "answer", None)?;
+    super::detach(py, || Ok(latex::parse_answer(&a).is_some()))
+}
+
+/// math_reward(completions, golds, mode, last_number_fallback, rel_tol, strict, num_threads)
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn math_reward<'py>(
+    py: Python<'py>,
+    completions: &Bound<'py, PyAny>,
+    golds: &Bound<'py, PyAny>,
+    mode: &str,
+    last_number_fallback: bool,
+    rel_tol: f64,
+    strict: bool,
+    num_threads: Option<i64>,
+) -> PyResult<F32s<'py>> {
+    let mode: Mode = mode.parse()?;
+    let o = opts(rel_tol, strict)?;
+    let th = threads(num_threads)?;
+    let c = texts(completions, "completions")?;
+    let g = texts(golds, "golds")?;
+    same_len(c.len(), g.len(), "golds", "completions")?;
+    let out = super::detach(py, || {
+        Ok(core::math_reward(
+            &c,
+            &g,
+            mode,
+            last_number_fallback,
+            &o,
+            th,
+        ))
+    })?;
+    Ok(out.into_pyarray(py))
+}
+
+/// label_reward(completions, labels, mode, case_sensitive, num_threads)
+#[pyfunction]
+fn label_reward<'py>(
+    py: Python<'py>,
+    completions: &Bound<'py, PyAny>,
+    labels: &Bound<'py, PyAny>,
+    mode: &str,
+    case_sensitive: bool,
+    num_threads: Option<i64>,
+) -> PyResult<F32s<'py>> {
+    let mode: Mode = mode.parse()?;
+    let th = threads(num_threads)?;
+    let c = texts(completions, "completions")?;
+    let l = texts(labels, "labels")?;
+    same_len(c.len(), l.len(), "labels", "completions")?;
+    let out = super::detach(py, || {
+        let keys: Vec<String> = l
+            .iter()
+            .map(|x| format::label_key(x, case_sensitive))
+            .collect();
+        Ok(core::par_map(c.len(), th, |i| {
+            format::label_score(&c[i], &keys[i], mode, case_sensitive)
+        }))
+    })?;
+    Ok(out.into_pyarray(py))
+}
+
+/// format_reward(completions, pattern, num_threads)
+#[pyfunction]
+fn format_reward<'py>(
+    py: Python<'py>,
+    completions: &Bound<'py, PyAny>,
+    pattern: Option<&str>,
+    num_threads: Option<i64>,
+) -> PyResult<F32s<'py>> {
+    let th = threads(num_threads)?;
+    let re = format::compile(pattern.unwrap_or(format::THINK_ANSWER))?;
+    let c = texts(completions, "completions")?;
+    let out = super::detach(py, || {
+        Ok(core::par_map(c.len(), th, |i| {
+            format::format_score(&re, &c[i])
+        }))
+    })?;
+    Ok(out.into_pyarray(py))
+}
+
+/// overlong_penalty(lengths int64, max_len, buffer, factor)
+#[pyfunction]
+fn overlong_penalty<'py>(
+    py: Python<'py>,
+    lengths: &Bound<'py, PyAny>,
+    max_len: i64,
+    buffer: i64,
+    factor: f64,
+) -> PyResult<F32s<'py>> {
+    let a = lengths.cast::<PyArray1<i64>>().map_err(|_| {
+        Error::type_(
+            "lengths",
+            "expected a 1-D int64 numpy array (postcouple.rewards converts lists)",
+        )
+    })?;
+    let ro = a.readonly();
+    if !ro.is_c_contiguous() {
+        return Err(Error::value("lengths", "expected a C-contiguous array").into());
+    }
+    let l = ro.as_slice()?;
+    let out = super::detach(py, || format::overlong_penalty(l, max_len, buffer, factor))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// The documented caps, for users and the docs.
+#[pyfunction]
+fn reward_caps(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("max_answer_bytes", latex::MAX_ANSWER_BYTES)?;
+    d.set_item("max_depth", latex::MAX_DEPTH)?;
+    d.set_item("max_nodes", latex::MAX_NODES)?;
+    d.set_item("max_digits", latex::MAX_DIGITS)?;
+    d.set_item("max_items", latex::MAX_ITEMS)?;
+    d.set_item("max_pm", latex::MAX_PM)?;
+    d.set_item("max_vars", core::compare::MAX_VARS)?;
+    d.set_item("points", core::compare::POINTS)?;
+    d.set_item("min_points", core::compare::MIN_POINTS)?;
+    Ok(d)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(extract_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(math_equal, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_ok, m)?)?;
+    m.add_function(wrap_pyfunction!(math_reward, m)?)?;
+    m.add_function(wrap_pyfunction!(label_reward, m)?)?;
+    m.add_function(wrap_pyfunction!(format_reward, m)?)?;
+    m.add_function(wrap_pyfunction!(overlong_penalty, m)?)?;
+    m.add_function(wrap_pyfunction!(reward_caps, m)?)?;
     Ok(())
 }
