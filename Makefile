@@ -20,7 +20,7 @@ $(BIN)/python:
 
 install: $(BIN)/python ## make .venv, install all extras, build the core (release, LTO)
 	$(BIN)/pip install -q "maturin>=1.7,<2"
-	$(BIN)/maturin develop --release --extras train,test
+	$(BIN)/maturin develop --release --extras train,test,peers
 	# verl, for the peer-reproduction tests and benches of postcouple.advantages: its advantage
 	# functions import with only these light deps (ray is stubbed); --no-deps skips its heavy stack.
 	$(BIN)/pip install -q --no-deps "verl==0.9.1" tensordict pyvers cloudpickle omegaconf codetiming orjson

@@ -8,9 +8,6 @@ against the real verl functions when verl imports); bad input.
 from __future__ import annotations
 
 import doctest
-import importlib
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -20,6 +17,7 @@ from hypothesis import strategies as st
 import postcouple.advantages as A
 from postcouple import _core
 from postcouple.reference import advantages as R
+from verl_import import import_verl
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -253,41 +251,7 @@ def test_compat_openrlhf(G):
 
 
 def _import_verl():
-    """verl's core_algos if verl (``pip install --no-deps verl`` and its light
-    deps, see the Makefile) is installed. verl's package import wants ray,
-    which the advantage functions never touch: a stub module stands in."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return None
-    if "ray" not in sys.modules:
-
-        class _Stub(types.ModuleType):
-            def __getattr__(self, name):
-                if name.startswith("__"):
-                    raise AttributeError(name)
-                m = _Stub(f"{self.__name__}.{name}")
-                sys.modules[m.__name__] = m
-                return m
-
-            def __call__(self, *a, **k):
-                return a[0] if a and callable(a[0]) and not k else (lambda f: f)
-
-            def __mro_entries__(self, bases):
-                return (object,)
-
-        for n in ("ray", "ray.util", "ray.actor", "ray.experimental"):
-            sys.modules[n] = _Stub(n)
-        stubbed = True
-    else:
-        stubbed = False
-    try:
-        return importlib.import_module("verl.trainer.ppo.core_algos")
-    except Exception:  # noqa: BLE001 - any import failure means "not available"
-        if stubbed:
-            for n in [k for k in sys.modules if k == "ray" or k.startswith("ray.")]:
-                del sys.modules[n]
-        return None
+    return import_verl("verl.trainer.ppo.core_algos")
 
 
 @pytest.fixture(scope="module")

@@ -123,3 +123,58 @@ def test_paper_preset_runs_end_to_end_with_the_tiny_model(tmp_path, data_dir):
     assert summ["preset"] == "qwen3-0.6b-cola" and "sft_then_rl" in summ
     cfg = (out / "seed0" / "sft_rl" / "config.toml").read_text()
     assert 'name = "cola"' in cfg and 'name = "tiny"' in cfg
+
+
+def test_gsm8k_task_rewards_with_the_rust_verifier(data_dir):
+    from postcouple.tasks import get_task
+
+    t = get_task("gsm8k", path=str(data_dir / "gsm8k"), num_train=50, num_eval=20)
+    assert len(t.train_examples()) == 50 and len(t.eval_examples()) == 20
+    ex = t.eval_examples()
+    assert "<<" not in ex[0].response and "####" in ex[0].response
+    n = [int(e.answer) for e in ex]
+    comps = (
+        [e.response for e in ex]
+        + [f"The answer is {k:,}." for k in n]
+        + [f"\\boxed{{{k + 1}}}" for k in n]
+    )
+    r = t.reward(comps, ex * 3)
+    assert r[:40].min() == 1.0 and r[40:].max() == 0.0
+    with pytest.raises(ValueError, match="completions"):
+        t.reward(["x"], ex)
+
+
+def test_math_task_rewards_boxed_answers(data_dir):
+    from postcouple.tasks import get_task
+
+    t = get_task("math", path=str(data_dir / "math500" / "test.jsonl"), num_eval=50)
+    assert len(t.train_examples()) == 450 and len(t.eval_examples()) == 50
+    ex = t.eval_examples()
+    r = t.reward([e.response for e in ex] + ["no answer"] * len(ex), ex * 2)
+    assert r[:50].mean() >= 0.98 and r[50:].max() == 0.0
+
+
+def test_gsm8k_preset_trains_a_few_steps_on_the_tiny_model(tmp_path, data_dir):
+    """`qwen3-0.6b-gsm8k` with `--model tiny`: SFT then RL steps scored by the Rust verifier."""
+    from postcouple.coupling.presets import PRESETS
+    from postcouple.train.engine import run
+
+    cfg = PRESETS["qwen3-0.6b-gsm8k"].config(
+        model={"name": "tiny", "device": "cpu"},
+        task={
+            "name": "gsm8k",
+            "options": {"path": str(data_dir / "gsm8k"), "num_train": 32, "num_eval": 8},
+        },
+        sft={"batch_size": 4, "max_length": 256, "learning_rate": 1e-3},
+        rl={"num_prompts": 2, "num_generations": 2, "max_new_tokens": 8},
+        eval={
+            "num_examples": 4,
+            "num_prompts": 2,
+            "num_samples": 2,
+            "grad_cosine": False,
+            "interval": 2,
+        },
+    )
+    cfg.schedule, cfg.out, cfg.checkpoint_interval = "sft:2,rl:2", str(tmp_path / "g"), 10
+    last = run(cfg)
+    assert "reward" in last and 0.0 <= last["reward"] <= 1.0

@@ -111,3 +111,195 @@ pub fn math_reward<S: AsRef<str> + Sync>(
         }
     })
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! A million generated hostile inputs through extraction, parsing and
+    //! comparison: the test is that nothing panics (a panic fails it). Token
+    //! soup from LaTeX pieces plus raw bytes, seeded, so a failure reproduces.
+    use super::*;
+
+    const PIECES: &[&str] = &[
+        "0",
+        "1",
+        "2",
+        "9",
+        "12",
+        "3.5",
+        ".",
+        ",",
+        "+",
+        "-",
+        "*",
+        "/",
+        "^",
+        "_",
+        "!",
+        "=",
+        "<",
+        ">",
+        "|",
+        "%",
+        "$",
+        " ",
+        "\n",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        "\\{",
+        "\\}",
+        "x",
+        "y",
+        "e",
+        "i",
+        "\\frac",
+        "\\dfrac",
+        "\\sqrt",
+        "\\sqrt[3]",
+        "\\pi",
+        "\\infty",
+        "\\pm",
+        "\\mp",
+        "\\cdot",
+        "\\times",
+        "\\div",
+        "\\le",
+        "\\ge",
+        "\\ne",
+        "\\in",
+        "\\cup",
+        "\\left(",
+        "\\right)",
+        "\\boxed{",
+        "\\fbox{",
+        "\\text{",
+        "\\mbox{ cm}",
+        "\\begin{pmatrix}",
+        "\\end{pmatrix}",
+        "\\\\",
+        "&",
+        "\\sin",
+        "\\log_",
+        "\\binom",
+        "^\\circ",
+        "\\%",
+        "\\,",
+        "\\!",
+        "####",
+        "<answer>",
+        "</answer>",
+        "answer is",
+        "Answer:",
+        "é",
+        "→",
+        "\0",
+        "\\",
+        "10^{",
+        "!!",
+        "1,000",
+        "\\lfloor",
+        "\\rfloor",
+        "\\alpha",
+        "_{5}",
+        "e5",
+        "E-3",
+    ];
+
+    fn rng(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    fn soup(state: &mut u64, max: usize) -> String {
+        let n = (rng(state) % max as u64) as usize;
+        let mut s = String::new();
+        for _ in 0..n {
+            let r = rng(state);
+            if r % 11 == 0 {
+                // a raw char, any scalar value
+                s.push(char::from_u32((r >> 8) as u32 % 0x11_0000).unwrap_or('\u{FFFD}'));
+            } else {
+                s.push_str(PIECES[(r >> 8) as usize % PIECES.len()]);
+            }
+        }
+        s
+    }
+
+    /// A well-formed answer from a small grammar (so the evaluator is reached).
+    fn grammar(state: &mut u64, depth: u32) -> String {
+        let r = rng(state);
+        if depth == 0 {
+            return ["1", "2", "x", "y", "\\pi", "3.5", "e", "i", "10", "0"]
+                [(r >> 8) as usize % 10]
+                .to_string();
+        }
+        let a = grammar(state, depth - 1);
+        let b = grammar(state, depth - 1);
+        match (r >> 8) % 14 {
+            0 => format!("\\frac{{{a}}}{{{b}}}"),
+            1 => format!("{a}+{b}"),
+            2 => format!("{a}-{b}"),
+            3 => format!("({a})({b})"),
+            4 => format!("{{{a}}}^{{{b}}}"),
+            5 => format!("\\sqrt{{{a}}}"),
+            6 => format!("({a}, {b})"),
+            7 => format!("\\{{{a}, {b}\\}}"),
+            8 => format!("[{a}, {b})"),
+            9 => format!("x = {a}"),
+            10 => format!("{a} \\pm {b}"),
+            11 => format!("\\sin({a})"),
+            12 => format!("({a})!"),
+            _ => format!("\\begin{{pmatrix}} {a} \\\\ {b} \\end{{pmatrix}}"),
+        }
+    }
+
+    fn input(state: &mut u64) -> String {
+        let r = rng(state);
+        match r % 3 {
+            0 => soup(state, 24),
+            1 => grammar(state, (r >> 8) as u32 % 4),
+            _ => {
+                // a well-formed answer with a random piece spliced in
+                let mut g = grammar(state, (r >> 8) as u32 % 4);
+                let piece = soup(state, 3);
+                let at = (rng(state) as usize) % (g.len() + 1);
+                if g.is_char_boundary(at) {
+                    g.insert_str(at, &piece);
+                }
+                g
+            }
+        }
+    }
+
+    #[test]
+    fn a_million_hostile_inputs_never_panic() {
+        let n: usize = std::env::var("POSTCOUPLE_FUZZ_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        let o = Opts::default();
+        let mut st = 0x2545_F491_4F6C_DD1D_u64;
+        let mut parsed = 0usize;
+        for _ in 0..n {
+            let a = input(&mut st);
+            let b = input(&mut st);
+            let _ = extract::extract(&a, Mode::Auto, true);
+            let pa = latex::parse_answer(&a);
+            let pb = latex::parse_answer(&b);
+            if let Some(p) = &pa {
+                parsed += 1;
+                assert!(compare::equal(p, p, &o), "not reflexive: {a:?}");
+                if let Some(q) = &pb {
+                    let _ = compare::equal(p, q, &o);
+                }
+            }
+        }
+        // the generator must reach the parser's accepting paths, not only its errors
+        assert!(parsed > n / 4, "only {parsed} of {n} parsed");
+    }
+}

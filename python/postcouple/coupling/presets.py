@@ -11,8 +11,9 @@ the protocol's lengths.
   RL has no gradient and neither effect shows.
 - ``qwen3-0.6b-cola``: the paper's setup: CoLA with a strict
   ``<answer>acceptable|unacceptable</answer>`` format reward, GRPO; ``--model``
-  points at Qwen3-0.6B weights. (``qwen3-0.6b-gsm8k`` joins with the Rust math
-  verifier of the rewards issue.)
+  points at Qwen3-0.6B weights.
+- ``qwen3-0.6b-gsm8k``: the same protocols on GSM8K, GRPO with the Rust math
+  verifier (``postcouple.rewards.math_reward``) as the reward.
 """
 
 from __future__ import annotations
@@ -113,6 +114,40 @@ PRESETS: dict[str, Preset] = {
                 "num_samples": 4,
                 "grad_cosine": True,
                 "probe_examples": 64,
+                "probe_prompts": 8,
+            },
+            "checkpoint_interval": 100,
+            "progress": False,
+        },
+        sft_steps=300,
+        rl_steps=200,
+        resft_steps=200,
+        beta_rl_steps=200,
+        alt_block=20,
+        eval_interval_sft=50,
+        eval_interval_rl=20,
+        c1_samples=16,
+    ),
+    "qwen3-0.6b-gsm8k": Preset(
+        "qwen3-0.6b-gsm8k",
+        {
+            "model": {"name": "Qwen/Qwen3-0.6B", "device": "auto"},
+            "task": {"name": "gsm8k", "options": {"path": "../shared/data/gsm8k"}},
+            "sft": {"learning_rate": 1e-5, "batch_size": 16, "max_length": 512},
+            "rl": {
+                "learning_rate": 1e-6,
+                "num_prompts": 16,
+                "num_generations": 8,
+                "max_new_tokens": 320,
+                "beta": 0.0,
+            },
+            "joint": {"learning_rate": 1e-6},
+            "eval": {
+                "num_examples": 256,
+                "num_prompts": 64,
+                "num_samples": 4,
+                "grad_cosine": True,
+                "probe_examples": 32,
                 "probe_prompts": 8,
             },
             "checkpoint_interval": 100,

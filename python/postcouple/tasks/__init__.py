@@ -3,9 +3,9 @@
 ``get_task(name, **options)`` builds one by name:
 
 - ``"arith"`` — the embedded synthetic arithmetic task (the default; no files);
-- ``"cola"``, ``"jsonl"`` — loaders for real data (``path=`` a file or folder,
-  e.g. ``../shared/data/cola``). GSM8K and MATH join when the Rust math
-  verifier of ``postcouple.rewards`` lands.
+- ``"cola"``, ``"gsm8k"``, ``"math"``, ``"jsonl"`` — loaders for real data
+  (``path=`` a file or folder, e.g. ``../shared/data/cola``), scored by the
+  Rust verifiers of ``postcouple.rewards``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ __all__ = ["TASKS", "Example", "Task", "get_task"]
 TASKS: dict[str, tuple[str, str]] = {
     "arith": ("postcouple.tasks.arith", "ArithTask"),
     "cola": ("postcouple.tasks.data", "ColaTask"),
+    "gsm8k": ("postcouple.tasks.data", "Gsm8kTask"),
+    "math": ("postcouple.tasks.data", "MathTask"),
     "jsonl": ("postcouple.tasks.data", "JsonlTask"),
 }
 

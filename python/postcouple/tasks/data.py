@@ -9,8 +9,15 @@
   "answer"}`` (field names configurable), rewarded by exact match of the
   answer in an ``<answer>...</answer>`` tag (or the whole completion).
 
-GSM8K and MATH loaders score with the math verifier of ``postcouple.rewards``
-(the Rust scorer of the rewards issue) and are registered when it lands.
+- :class:`Gsm8kTask` — GSM8K JSON lines (``{"question", "answer"}``): the expert
+  response is the reference solution (calculator annotations ``<<..>>``
+  dropped) ending in ``#### N``; the reward is the Rust math verifier of
+  :func:`postcouple.rewards.math_reward` (any of ``\\boxed{}``, ``#### N``,
+  "the answer is N" counts; the value is compared, not the string).
+- :class:`MathTask` — MATH-style JSON lines (``{"problem", "solution",
+  "answer"}``, e.g. MATH-500), the same verifier on the last ``\\boxed{}``.
+
+Every reward here is computed by the Rust core (``postcouple.rewards``).
 
 Example:
     >>> from postcouple.tasks.data import ColaTask
@@ -30,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from postcouple.rewards import format_reward, label_reward, math_reward
 from postcouple.tasks.base import Example
 
 _ANSWER_TAG = re.compile(r"\s*<answer>\s*(.*?)\s*</answer>\s*", re.S)
@@ -115,10 +123,32 @@ class ColaTask:
     def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
         if len(completions) != len(examples):
             raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
-        return np.array(
-            [_tag_score(c, e.answer, self.reward_type) for c, e in zip(completions, examples)],
-            dtype=np.float32,
-        )
+        return tag_reward(completions, [e.answer for e in examples], self.reward_type)
+
+
+def tag_reward(completions: list[str], golds: list[str], reward_type: str) -> np.ndarray:
+    """The strict ``<answer>X</answer>`` rewards, scored by the Rust core.
+
+    - ``strict_format``: the whole completion is one answer tag (whitespace around);
+    - ``correct_and_format``: that, with X equal to the gold (case-insensitive);
+    - ``correct``: the last answer tag anywhere holds the gold, or, with no tag,
+      the last word is the gold.
+    """
+    _check_reward(reward_type)
+    if reward_type == "strict_format":
+        return format_reward(completions, pattern=r"\s*<answer>.*?</answer>\s*", num_threads=1)
+    if reward_type == "correct_and_format":
+        out = np.zeros(len(completions), dtype=np.float32)
+        for g in sorted(set(golds)):
+            idx = [i for i, x in enumerate(golds) if x == g]
+            pat = r"(?i)\s*<answer>\s*" + re.escape(g) + r"\s*</answer>\s*"
+            out[idx] = format_reward([completions[i] for i in idx], pattern=pat, num_threads=1)
+        return out
+    out = label_reward(completions, golds, mode="tag", num_threads=1)
+    for i, c in enumerate(completions):
+        if "</answer>" not in c:  # no tag: the last word
+            out[i] = _tag_score(c, golds[i], "correct")
+    return out
 
 
 @dataclass
@@ -182,7 +212,109 @@ class JsonlTask:
     def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
         if len(completions) != len(examples):
             raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
-        return np.array(
-            [_tag_score(c, e.answer, self.reward_type) for c, e in zip(completions, examples)],
-            dtype=np.float32,
-        )
+        return tag_reward(completions, [e.answer for e in examples], self.reward_type)
+
+
+GSM8K_PROMPT = "Question: {question}\nSolve it step by step; end with '#### <number>'.\nAnswer: "
+MATH_PROMPT = "Problem: {problem}\nSolve it; put the final answer in \\boxed{{}}.\nSolution: "
+
+
+def _read_jsonl(f: Path, fields: tuple[str, ...]) -> list[dict]:
+    if not f.exists():
+        raise FileNotFoundError(f"path: {f} does not exist")
+    rows = []
+    with open(f, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{f}:{i + 1}: not JSON ({e})") from None
+            missing = [k for k in fields if k not in d]
+            if missing:
+                raise ValueError(f"{f}:{i + 1}: missing field(s) {missing}")
+            rows.append(d)
+    return rows
+
+
+def _math_reward(completions: list[str], examples: list[Example], mode: str) -> np.ndarray:
+    if len(completions) != len(examples):
+        raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
+    # one thread: the trainer runs one process per core (see the Makefile)
+    return math_reward(completions, [e.answer for e in examples], mode=mode, num_threads=1)
+
+
+@dataclass
+class Gsm8kTask:
+    """GSM8K (see the module docstring): ``path`` holds ``train.jsonl`` and ``test.jsonl``."""
+
+    path: str = "../shared/data/gsm8k"
+    num_train: int | None = None
+    num_eval: int | None = 512
+    seed: int = 0
+    name: str = "gsm8k"
+
+    def __post_init__(self) -> None:
+        root = Path(self.path)
+        self._train = self._load(root / "train.jsonl", self.num_train)
+        self._eval = self._load(root / "test.jsonl", self.num_eval)
+
+    def _load(self, f: Path, limit: int | None) -> list[Example]:
+        out = []
+        for d in _read_jsonl(f, ("question", "answer")):
+            body, sep, final = d["answer"].rpartition("####")
+            if not sep:
+                raise ValueError(f"{f}: an answer without '#### N': {d['answer'][-80:]!r}")
+            body = re.sub(r"<<[^>]*>>", "", body).strip()
+            gold = final.strip().replace(",", "")
+            out.append(
+                Example(
+                    GSM8K_PROMPT.format(question=d["question"].strip()),
+                    f"{body}\n#### {gold}",
+                    gold,
+                )
+            )
+        random.Random(self.seed).shuffle(out)
+        return out[:limit] if limit else out
+
+    def train_examples(self) -> list[Example]:
+        return self._train
+
+    def eval_examples(self) -> list[Example]:
+        return self._eval
+
+    def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
+        return _math_reward(completions, examples, "auto")
+
+
+@dataclass
+class MathTask:
+    """MATH-style problems (see the module docstring); ``path`` is one JSONL file,
+    split into train and the last ``num_eval`` rows held out (after a seeded shuffle)."""
+
+    path: str = "../shared/data/math500/test.jsonl"
+    num_eval: int = 100
+    seed: int = 0
+    name: str = "math"
+
+    def __post_init__(self) -> None:
+        rows = _read_jsonl(Path(self.path), ("problem", "solution", "answer"))
+        ex = [
+            Example(
+                MATH_PROMPT.format(problem=d["problem"].strip()), d["solution"].strip(), d["answer"]
+            )
+            for d in rows
+        ]
+        random.Random(self.seed).shuffle(ex)
+        k = min(self.num_eval, len(ex) // 2)
+        self._train, self._eval = ex[: len(ex) - k], ex[len(ex) - k :]
+
+    def train_examples(self) -> list[Example]:
+        return self._train
+
+    def eval_examples(self) -> list[Example]:
+        return self._eval
+
+    def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
+        return _math_reward(completions, examples, "boxed")
