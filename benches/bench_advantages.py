@@ -12,9 +12,8 @@ Every bench checks its result against the numpy reference.
 
 from __future__ import annotations
 
-import importlib
 import sys
-import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,33 +24,12 @@ from postcouple.reference import advantages as R
 G = 8
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from verl_import import import_verl  # noqa: E402  (tests/verl_import.py: ray stubbed)
+
+
 def _verl():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return None
-    if "ray" not in sys.modules:
-
-        class _Stub(types.ModuleType):
-            def __getattr__(self, name):
-                if name.startswith("__"):
-                    raise AttributeError(name)
-                m = _Stub(f"{self.__name__}.{name}")
-                sys.modules[m.__name__] = m
-                return m
-
-            def __call__(self, *a, **k):
-                return a[0] if a and callable(a[0]) and not k else (lambda f: f)
-
-            def __mro_entries__(self, bases):
-                return (object,)
-
-        for n in ("ray", "ray.util", "ray.actor", "ray.experimental"):
-            sys.modules[n] = _Stub(n)
-    try:
-        return importlib.import_module("verl.trainer.ppo.core_algos")
-    except Exception:  # noqa: BLE001 - not importable: those rows are skipped
-        return None
+    return import_verl("verl.trainer.ppo.core_algos")
 
 
 VERL = _verl()

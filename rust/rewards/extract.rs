@@ -4,6 +4,7 @@
 //! costs a few hundred microseconds at worst. An answer that cannot be found
 //! is `None` (scored 0), never an error.
 
+use super::latex::brace_group;
 use crate::{Error, Result};
 use std::str::FromStr;
 
@@ -52,31 +53,6 @@ impl FromStr for Mode {
     }
 }
 
-/// The content of the `{...}` starting at byte `i`, braces counted, `\{` `\}` skipped.
-fn braced(s: &str, i: usize) -> Option<&str> {
-    let b = s.as_bytes();
-    let mut depth = 0usize;
-    let mut j = i;
-    while j < b.len() {
-        match b[j] {
-            b'\\' => {
-                j += 2;
-                continue;
-            }
-            b'{' => depth += 1,
-            b'}' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return s.get(i + 1..j);
-                }
-            }
-            _ => {}
-        }
-        j += 1;
-    }
-    None
-}
-
 pub fn boxed(s: &str) -> Option<&str> {
     let a = s.rfind("\\boxed").map(|p| (p, 6));
     let f = s.rfind("\\fbox").map(|p| (p, 5));
@@ -96,7 +72,9 @@ pub fn boxed(s: &str) -> Option<&str> {
     let trimmed = rest.trim_start();
     let off = p + n + (rest.len() - trimmed.len());
     if trimmed.starts_with('{') {
-        return braced(s, off).map(str::trim).filter(|x| !x.is_empty());
+        return brace_group(s, off)
+            .map(|(c, _)| c.trim())
+            .filter(|x| !x.is_empty());
     }
     // `\boxed 5`: one token after a space
     if rest.starts_with(' ') {

@@ -81,6 +81,47 @@ _TINY_BASE: dict[str, Any] = {
     "progress": False,
 }
 
+
+def _qwen3_base(
+    task: dict[str, Any], *, sft: dict[str, Any], max_new_tokens: int, probe_examples: int
+) -> dict[str, Any]:
+    """Qwen3-0.6B on a GPU, GRPO without KL (the paper's setup), for a real-data task."""
+    return {
+        "model": {"name": "Qwen/Qwen3-0.6B", "device": "auto"},
+        "task": task,
+        "sft": sft,
+        "rl": {
+            "learning_rate": 1e-6,
+            "num_prompts": 16,
+            "num_generations": 8,
+            "max_new_tokens": max_new_tokens,
+            "beta": 0.0,
+        },
+        "joint": {"learning_rate": 1e-6},
+        "eval": {
+            "num_examples": 256,
+            "num_prompts": 64,
+            "num_samples": 4,
+            "grad_cosine": True,
+            "probe_examples": probe_examples,
+            "probe_prompts": 8,
+        },
+        "checkpoint_interval": 100,
+        "progress": False,
+    }
+
+
+_QWEN3_PROTOCOL: dict[str, Any] = dict(
+    sft_steps=300,
+    rl_steps=200,
+    resft_steps=200,
+    beta_rl_steps=200,
+    alt_block=20,
+    eval_interval_sft=50,
+    eval_interval_rl=20,
+    c1_samples=16,
+)
+
 PRESETS: dict[str, Preset] = {
     "tiny-arith": Preset("tiny-arith", _TINY_BASE),
     "tiny-arith-clean": Preset(
@@ -96,70 +137,22 @@ PRESETS: dict[str, Preset] = {
     ),
     "qwen3-0.6b-cola": Preset(
         "qwen3-0.6b-cola",
-        {
-            "model": {"name": "Qwen/Qwen3-0.6B", "device": "auto"},
-            "task": {"name": "cola", "options": {"path": "../shared/data/cola"}},
-            "sft": {"learning_rate": 1e-5, "batch_size": 32, "max_length": 256},
-            "rl": {
-                "learning_rate": 1e-6,
-                "num_prompts": 16,
-                "num_generations": 8,
-                "max_new_tokens": 64,
-                "beta": 0.0,
-            },
-            "joint": {"learning_rate": 1e-6},
-            "eval": {
-                "num_examples": 256,
-                "num_prompts": 64,
-                "num_samples": 4,
-                "grad_cosine": True,
-                "probe_examples": 64,
-                "probe_prompts": 8,
-            },
-            "checkpoint_interval": 100,
-            "progress": False,
-        },
-        sft_steps=300,
-        rl_steps=200,
-        resft_steps=200,
-        beta_rl_steps=200,
-        alt_block=20,
-        eval_interval_sft=50,
-        eval_interval_rl=20,
-        c1_samples=16,
+        _qwen3_base(
+            {"name": "cola", "options": {"path": "../shared/data/cola"}},
+            sft={"learning_rate": 1e-5, "batch_size": 32, "max_length": 256},
+            max_new_tokens=64,
+            probe_examples=64,
+        ),
+        **_QWEN3_PROTOCOL,
     ),
     "qwen3-0.6b-gsm8k": Preset(
         "qwen3-0.6b-gsm8k",
-        {
-            "model": {"name": "Qwen/Qwen3-0.6B", "device": "auto"},
-            "task": {"name": "gsm8k", "options": {"path": "../shared/data/gsm8k"}},
-            "sft": {"learning_rate": 1e-5, "batch_size": 16, "max_length": 512},
-            "rl": {
-                "learning_rate": 1e-6,
-                "num_prompts": 16,
-                "num_generations": 8,
-                "max_new_tokens": 320,
-                "beta": 0.0,
-            },
-            "joint": {"learning_rate": 1e-6},
-            "eval": {
-                "num_examples": 256,
-                "num_prompts": 64,
-                "num_samples": 4,
-                "grad_cosine": True,
-                "probe_examples": 32,
-                "probe_prompts": 8,
-            },
-            "checkpoint_interval": 100,
-            "progress": False,
-        },
-        sft_steps=300,
-        rl_steps=200,
-        resft_steps=200,
-        beta_rl_steps=200,
-        alt_block=20,
-        eval_interval_sft=50,
-        eval_interval_rl=20,
-        c1_samples=16,
+        _qwen3_base(
+            {"name": "gsm8k", "options": {"path": "../shared/data/gsm8k"}},
+            sft={"learning_rate": 1e-5, "batch_size": 16, "max_length": 512},
+            max_new_tokens=320,
+            probe_examples=32,
+        ),
+        **_QWEN3_PROTOCOL,
     ),
 }
