@@ -17,6 +17,10 @@ alternating schedule, so ``alt(sft:10,rl:10)x5`` is two interleaved
 optimisations rather than ten cold starts; each stage instance runs its own lr
 schedule over its steps.
 
+Data parallel: under ``torchrun --nproc_per_node N`` every rank trains on its
+shard of each global batch and gradients are averaged (see
+:mod:`postcouple.train.distributed`); rank 0 writes everything.
+
 Resuming (``resume=True``) restores weights, optimizer, RNG and data positions
 from the latest checkpoint and cuts ``metrics.jsonl`` back to it, so on a CPU a
 resumed run's metrics equal an uninterrupted run's.
@@ -42,6 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from postcouple.train import distributed
 from postcouple.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -196,10 +201,14 @@ def run(
     if not resume and (mpath.exists() or ck_root.exists()):
         if not overwrite:
             raise ValueError(f"out: {out} already holds a run; pass resume or overwrite")
-        shutil.rmtree(ck_root, ignore_errors=True)
-        shutil.rmtree(out / "final", ignore_errors=True)
-        mpath.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    d = distributed.init(cfg.model.device)
+    if d.is_main:
+        if not resume:
+            shutil.rmtree(ck_root, ignore_errors=True)
+            shutil.rmtree(out / "final", ignore_errors=True)
+            mpath.unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+    distributed.barrier(d)
 
     # -- build -----------------------------------------------------------------
     random.seed(cfg.seed)
@@ -208,6 +217,7 @@ def run(
     model, tok, task, device = build(cfg)
     if cfg.init_from:
         load_weights(model, _resolve_init(cfg.init_from))
+    distributed.broadcast_parameters(model, d)
     ref_model = copy.deepcopy(model).eval()
     for p in ref_model.parameters():
         p.requires_grad_(False)
@@ -239,12 +249,17 @@ def run(
             state = load_checkpoint(ck, model, opts)
             for k, s in state["samplers"].items():
                 samplers[k] = EpochSampler(len(train), samplers[k].seed, s["epoch"], s["pos"])
-            _truncate_metrics(mpath, state["global_step"])
-        else:
+            if d.is_main:
+                _truncate_metrics(mpath, state["global_step"])
+        elif d.is_main:
             shutil.rmtree(out / "final", ignore_errors=True)
             mpath.unlink(missing_ok=True)
-    dump_toml(cfg, out / "config.toml")
-    metrics = _Metrics(mpath, out / "tb" if cfg.progress else None)
+    if d.enabled:
+        # different sampling streams per rank (after the identical init/restore)
+        torch.manual_seed(cfg.seed * 1_000_003 + d.rank + 7919 * state["global_step"])
+    if d.is_main:
+        dump_toml(cfg, out / "config.toml")
+    metrics = _Metrics(mpath, out / "tb" if cfg.progress else None) if d.is_main else None
 
     total = sum(s.steps for s in stages)
     g = state["global_step"]
@@ -257,7 +272,7 @@ def run(
         tqdm(
             total=total,
             initial=g,
-            disable=not cfg.progress or tqdm is None,
+            disable=not cfg.progress or tqdm is None or not d.is_main,
             desc=out.name,
             dynamic_ncols=True,
         )
@@ -267,6 +282,8 @@ def run(
 
     def do_eval(si: int, kind: str, s: int) -> None:
         nonlocal last_eval
+        if metrics is None:  # not rank 0: rank 0 evaluates alone
+            return
         rec = {"kind": "eval", "stage": kind, "stage_index": si, "step": g, "stage_step": s}
         rec.update(evaluate(model, ref_model, tok, task, cfg, g))
         ctx = Context(cfg, model, ref_model, tok, task, kind, g)
@@ -293,6 +310,7 @@ def run(
                 def opt_step(
                     opt: torch.optim.Optimizer = opt, clip: float = oc.max_grad_norm
                 ) -> None:
+                    distributed.average_gradients(model, d)
                     if clip > 0:
                         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
                         check_finite(gn, "gradient norm")
@@ -301,11 +319,13 @@ def run(
 
                 if kind == "sft":
                     batch = [train[i] for i in samplers["sft"].take(cfg.sft.batch_size)]
+                    batch = distributed.shard(batch, d, "sft.batch_size")
                     st = sft_mod.sft_step(model, tok, batch, cfg.sft, device, autocast)
                     check_finite(torch.tensor(st["loss"]), "SFT loss")
                     opt_step()
                 elif kind == "rl":
                     prompts = [train[i] for i in samplers["rl"].take(cfg.rl.num_prompts)]
+                    prompts = distributed.shard(prompts, d, "rl.num_prompts")
                     st = rl_mod.rl_step(
                         model,
                         ref_model,
@@ -320,6 +340,8 @@ def run(
                 else:
                     prompts = [train[i] for i in samplers["rl"].take(cfg.rl.num_prompts)]
                     batch = [train[i] for i in samplers["sft"].take(cfg.sft.batch_size)]
+                    prompts = distributed.shard(prompts, d, "rl.num_prompts")
+                    batch = distributed.shard(batch, d, "sft.batch_size")
                     st = joint_mod.joint_step(
                         model,
                         ref_model,
@@ -334,6 +356,9 @@ def run(
                         reward_funcs,
                     )
                 g += 1
+                st = distributed.reduce_metrics(st, d)
+                if d.enabled:
+                    st["world_size"] = d.world_size
                 dt = time.perf_counter() - t0
                 rec = {
                     "kind": "train",
@@ -346,7 +371,8 @@ def run(
                     "time_step": dt,
                     "tokens_per_s": st.get("tokens", 0) / dt if dt > 0 else 0.0,
                 }
-                metrics.write(rec)
+                if metrics is not None:
+                    metrics.write(rec)
                 if bar is not None:
                     bar.update(1)
                     post = {"stage": kind, "loss": f"{st['loss']:.3f}"}
@@ -368,10 +394,16 @@ def run(
                         "global_step": g,
                         "samplers": {k: v.state() for k, v in samplers.items()},
                     }
-                    save_checkpoint(ck_root, g, model, opts, state, cfg.keep_checkpoints)
-        _save_final(model, tok, out / "final")
+                    if d.is_main:
+                        save_checkpoint(ck_root, g, model, opts, state, cfg.keep_checkpoints)
+                    distributed.barrier(d)
+        if d.is_main:
+            _save_final(model, tok, out / "final")
+        distributed.barrier(d)
     finally:
-        metrics.close()
+        if metrics is not None:
+            metrics.close()
+        distributed.finish(d)
         if bar is not None:
             bar.close()
     return last_eval

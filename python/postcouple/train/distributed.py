@@ -1,0 +1,140 @@
+"""Data parallelism under ``torchrun`` (DDP semantics, no wrapper class).
+
+``torchrun --nproc_per_node N -m postcouple train ...`` starts N processes;
+each reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` and joins one process group
+(NCCL on CUDA, gloo on CPU). Choices (and why):
+
+- Every rank draws the same global batch (same sampler seed) and keeps its
+  contiguous shard: ``batch_size`` and ``num_prompts`` are *global* and must
+  divide by the world size. RL shards whole prompts, so a GRPO group of
+  ``num_generations`` completions never spans ranks.
+- Gradients are averaged across ranks right before clipping and the optimizer
+  step (one flat all-reduce per step), which is DDP's semantics: each rank
+  normalises its loss locally, so the step equals a single-process step of the
+  whole batch when the ranks hold equal token counts (tests/test_train_ddp.py
+  checks that). A wrapper (``DistributedDataParallel``) would overlap the
+  all-reduce with backward, but also wraps ``generate`` and the reference
+  model's calls; at these sizes the explicit all-reduce is simpler and exact.
+- Rank 0 alone evaluates, writes metrics, checkpoints and the final model;
+  train metrics are averaged (token counts summed) across ranks first.
+- Sampling streams differ per rank (seed + rank after the identical init).
+
+FSDP2 (sharded parameters) is not here yet.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init(device_pref: str) -> Dist:
+    """Join the torchrun process group if ``WORLD_SIZE > 1``; else a world of one."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as dist
+
+    rank = int(os.environ["RANK"])
+    local = int(os.environ.get("LOCAL_RANK", rank))
+    use_cuda = device_pref != "cpu" and torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Dist(rank, world, local)
+
+
+def shard(items: list[T], d: Dist, what: str) -> list[T]:
+    """This rank's contiguous shard of a global batch."""
+    if not d.enabled:
+        return items
+    if len(items) % d.world_size:
+        raise ValueError(f"{what}: {len(items)} does not divide by the world size {d.world_size}")
+    k = len(items) // d.world_size
+    return items[d.rank * k : (d.rank + 1) * k]
+
+
+def average_gradients(model: Any, d: Dist) -> None:
+    """All-reduce the mean of every gradient (one flat buffer per dtype/device)."""
+    if not d.enabled:
+        return
+    import torch.distributed as dist
+
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])  # (P,)
+    dist.all_reduce(flat)
+    flat /= d.world_size
+    off = 0
+    for g in grads:
+        n = g.numel()
+        g.copy_(flat[off : off + n].view_as(g))
+        off += n
+
+
+def broadcast_parameters(model: Any, d: Dist) -> None:
+    """Make every rank start from rank 0's weights."""
+    if not d.enabled:
+        return
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        for p in model.parameters():
+            dist.broadcast(p.data, src=0)
+
+
+def reduce_metrics(st: dict[str, Any], d: Dist) -> dict[str, Any]:
+    """Mean over ranks of float metrics; sums for counts (``tokens``, ``micro_batches``)."""
+    if not d.enabled:
+        return st
+    import torch.distributed as dist
+
+    keys = sorted(
+        k for k, v in st.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    )
+    if not keys:
+        return st
+    t = torch.tensor([float(st[k]) for k in keys], dtype=torch.float64)
+    dist.all_reduce(t)
+    out = dict(st)
+    for k, v in zip(keys, t.tolist()):
+        out[k] = v if k in ("tokens", "micro_batches") else v / d.world_size
+    return out
+
+
+def barrier(d: Dist) -> None:
+    if d.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def finish(d: Dist) -> None:
+    """Leave the process group (no barrier: a crashed rank must not hang the others)."""
+    if d.enabled:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
