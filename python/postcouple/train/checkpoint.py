@@ -113,12 +113,20 @@ def save_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     state: dict[str, Any],
     keep: int = 2,
+    *,
+    model_state: dict[str, torch.Tensor] | None = None,
+    optim_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write checkpoint ``root/step-{step:08d}`` atomically; keep the newest ``keep``."""
-    from safetensors.torch import save_model
+    """Write checkpoint ``root/step-{step:08d}`` atomically; keep the newest ``keep``.
 
-    for name, p in model.named_parameters():
-        if not torch.isfinite(p).all():
+    ``model_state``/``optim_state``: gathered full state dicts to write instead
+    of ``model``'s and the optimizers' own (FSDP, see train/distributed.py).
+    """
+    from safetensors.torch import save_file, save_model
+
+    named = model_state.items() if model_state is not None else model.named_parameters()
+    for name, p in named:
+        if p.is_floating_point() and not torch.isfinite(p).all():
             raise FloatingPointError(
                 f"parameter {name} is not finite at step {step}: not saved; the last good"
                 " checkpoint is kept"
@@ -128,8 +136,19 @@ def save_checkpoint(
     final = root / f"step-{step:08d}"
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     try:
-        save_model(model, str(tmp / "model.safetensors"))
-        torch.save({k: o.state_dict() for k, o in optimizers.items()}, tmp / "optim.pt")
+        if model_state is None:
+            save_model(model, str(tmp / "model.safetensors"))
+        else:
+            sd = dict(model_state)
+            if getattr(model.config, "tie_word_embeddings", False):
+                sd.pop("lm_head.weight", None)  # stored once, as save_model does
+            save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp / "model.safetensors"))
+        optim = (
+            optim_state
+            if optim_state is not None
+            else {k: o.state_dict() for k, o in optimizers.items()}
+        )
+        torch.save(optim, tmp / "optim.pt")
         torch.save(_rng_to_saveable(rng_state()), tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
         for f in tmp.iterdir():
@@ -172,6 +191,18 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
             f"init_from: weights do not fit the model (missing {missing[:5]}, "
             f"unexpected {unexpected[:5]})"
         )
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """The full model and optimizer state dicts and the trainer state of a
+    checkpoint, without a model (for FSDP's sharded loading); RNG restored."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    msd = load_file(str(path / "model.safetensors"))
+    osd = torch.load(path / "optim.pt", weights_only=True, map_location="cpu")
+    set_rng_state(_rng_from_saved(torch.load(path / "rng.pt", weights_only=True)))
+    return msd, osd, json.loads((path / "state.json").read_text())
 
 
 def load_checkpoint(

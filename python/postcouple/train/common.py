@@ -162,6 +162,10 @@ def sample(
         kw.update(temperature=temperature, top_p=top_p, top_k=0)
     else:
         kw.update(temperature=None, top_p=None, top_k=None)
+    if getattr(model, "_postcouple_fsdp", False):
+        # FSDP2: every forward is a collective, so ranks generate in lockstep
+        # until all of them are done (HF's synced_gpus, as for ZeRO-3)
+        kw["synced_gpus"] = True
     out = model.generate(input_ids=ids, attention_mask=att, **kw)
     model.train(was_training)
     comp = out[:, P:]  # (B, C)

@@ -37,6 +37,9 @@ class ModelConfig:
     dtype: str = "auto"  # "auto" (bf16 on CUDA, else float32) | "float32" | "bfloat16"
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     attn_implementation: str = "sdpa"
+    # Under torchrun: shard parameters, gradients and optimizer states over the ranks
+    # (FSDP2 ``fully_shard`` per decoder layer); otherwise DDP-style replicas.
+    fsdp: bool = False
     hidden_size: int = 64  # tiny only
     num_hidden_layers: int = 2  # tiny only
     intermediate_size: int = 192  # tiny only

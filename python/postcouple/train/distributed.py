@@ -19,7 +19,12 @@ each reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` and joins one process group
   train metrics are averaged (token counts summed) across ranks first.
 - Sampling streams differ per rank (seed + rank after the identical init).
 
-FSDP2 (sharded parameters) is not here yet.
+- ``model.fsdp = true``: FSDP2 (``torch.distributed.fsdp.fully_shard``) per
+  decoder layer and at the root, for the policy and the reference model.
+  Gradients are then reduce-scattered (averaged) by FSDP itself; generation
+  runs with ``synced_gpus`` so ranks stay in lockstep; every rank evaluates
+  (forwards are collectives) and rank 0 writes; checkpoints hold the full,
+  gathered model and optimizer states (resume with the same parallelism).
 """
 
 from __future__ import annotations
@@ -138,3 +143,51 @@ def finish(d: Dist) -> None:
 
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def fully_shard_model(model: Any, d: Dist) -> None:
+    """FSDP2-shard ``model`` over all ranks: each decoder layer, then the root."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    dev = "cuda" if next(model.parameters()).is_cuda else "cpu"
+    mesh = init_device_mesh(dev, (d.world_size,))
+    layers = getattr(getattr(model, "model", None), "layers", None)
+    if layers is None:
+        raise ValueError("model.fsdp: expected a decoder model with model.layers (HF causal LM)")
+    for layer in layers:
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    model._postcouple_fsdp = True
+
+
+def full_state(model: Any, opts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Gathered model and optimizer state dicts (a collective: call on every rank;
+    rank 0 gets the tensors on the CPU, the others empty dicts)."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    o = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    msd = get_model_state_dict(model, options=o)
+    osd = {k: get_optimizer_state_dict(model, opt, options=o) for k, opt in opts.items()}
+    return msd, osd
+
+
+def load_full_state(
+    model: Any, opts: dict[str, Any], msd: dict[str, Any], osd: dict[str, Any]
+) -> None:
+    """Load gathered state dicts (every rank holds them) into a sharded model and optimizers."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
+
+    o = StateDictOptions(full_state_dict=True)
+    set_model_state_dict(model, msd, options=o)
+    for k, opt in opts.items():
+        if k in osd:
+            set_optimizer_state_dict(model, opt, osd[k], options=o)

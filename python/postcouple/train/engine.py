@@ -51,6 +51,7 @@ from postcouple.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     load_weights,
+    read_checkpoint,
     save_checkpoint,
 )
 from postcouple.train.common import EpochSampler, check_finite, lr_at, set_lr
@@ -221,6 +222,10 @@ def run(
     ref_model = copy.deepcopy(model).eval()
     for p in ref_model.parameters():
         p.requires_grad_(False)
+    fsdp = cfg.model.fsdp and d.enabled  # a world of one has nothing to shard
+    if fsdp:
+        distributed.fully_shard_model(model, d)
+        distributed.fully_shard_model(ref_model, d)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if device.type == "cuda" and cfg.model.dtype == "auto"
@@ -246,7 +251,15 @@ def run(
     if resume:
         ck = latest_checkpoint(ck_root)
         if ck is not None:
-            state = load_checkpoint(ck, model, opts)
+            if fsdp:
+                msd, osd, state = read_checkpoint(ck)
+                if "lm_head.weight" not in msd and getattr(
+                    model.config, "tie_word_embeddings", False
+                ):
+                    msd["lm_head.weight"] = msd["model.embed_tokens.weight"]
+                distributed.load_full_state(model, opts, msd, osd)
+            else:
+                state = load_checkpoint(ck, model, opts)
             for k, s in state["samplers"].items():
                 samplers[k] = EpochSampler(len(train), samplers[k].seed, s["epoch"], s["pos"])
             if d.is_main:
@@ -282,10 +295,12 @@ def run(
 
     def do_eval(si: int, kind: str, s: int) -> None:
         nonlocal last_eval
-        if metrics is None:  # not rank 0: rank 0 evaluates alone
+        if metrics is None and not fsdp:  # DDP: rank 0 evaluates alone
             return
         rec = {"kind": "eval", "stage": kind, "stage_index": si, "step": g, "stage_step": s}
-        rec.update(evaluate(model, ref_model, tok, task, cfg, g))
+        rec.update(evaluate(model, ref_model, tok, task, cfg, g))  # FSDP: on every rank
+        if metrics is None:
+            return
         ctx = Context(cfg, model, ref_model, tok, task, kind, g)
         for h in hooks:
             h(rec, ctx)
@@ -310,9 +325,11 @@ def run(
                 def opt_step(
                     opt: torch.optim.Optimizer = opt, clip: float = oc.max_grad_norm
                 ) -> None:
-                    distributed.average_gradients(model, d)
+                    if not fsdp:  # FSDP reduce-scatters (averages) in backward
+                        distributed.average_gradients(model, d)
                     if clip > 0:
                         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                        gn = gn.full_tensor() if hasattr(gn, "full_tensor") else gn
                         check_finite(gn, "gradient norm")
                     opt.step()
                     opt.zero_grad(set_to_none=True)
@@ -394,11 +411,22 @@ def run(
                         "global_step": g,
                         "samplers": {k: v.state() for k, v in samplers.items()},
                     }
+                    msd, osd = distributed.full_state(model, opts) if fsdp else (None, None)
                     if d.is_main:
-                        save_checkpoint(ck_root, g, model, opts, state, cfg.keep_checkpoints)
+                        save_checkpoint(
+                            ck_root,
+                            g,
+                            model,
+                            opts,
+                            state,
+                            cfg.keep_checkpoints,
+                            model_state=msd,
+                            optim_state=osd,
+                        )
                     distributed.barrier(d)
+        msd = distributed.full_state(model, {})[0] if fsdp else None
         if d.is_main:
-            _save_final(model, tok, out / "final")
+            _save_final(model, tok, out / "final", msd)
         distributed.barrier(d)
     finally:
         if metrics is not None:
@@ -409,12 +437,18 @@ def run(
     return last_eval
 
 
-def _save_final(model: Any, tok: Any, final: Path) -> None:
+def _save_final(model: Any, tok: Any, final: Path, state_dict: dict | None = None) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Writing model shards" bars, one per run
     tmp = final.with_name(".final.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    if state_dict is not None:  # FSDP: a plain model from the gathered weights
+        from transformers import AutoModelForCausalLM
+
+        dtype = next(iter(state_dict.values())).dtype
+        model = AutoModelForCausalLM.from_config(model.config, dtype=dtype)
+        model.load_state_dict(state_dict, strict=False)
     model.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
     shutil.rmtree(final, ignore_errors=True)

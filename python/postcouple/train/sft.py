@@ -72,6 +72,19 @@ def micro_batches(
     return mbs
 
 
+def _lockstep(model: Any, mbs: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """Under FSDP every forward/backward is a collective: pad this rank's list to
+    the largest count over ranks with label-free copies (they add no loss)."""
+    if not getattr(model, "_postcouple_fsdp", False) or not mbs:
+        return mbs
+    import torch.distributed as dist
+
+    n = torch.tensor([len(mbs)], device=mbs[0]["input_ids"].device)
+    dist.all_reduce(n, op=dist.ReduceOp.MAX)
+    dummy = dict(mbs[0], labels=torch.full_like(mbs[0]["labels"], -100))
+    return mbs + [dummy] * (int(n) - len(mbs))
+
+
 def sft_loss_backward(
     model: Any,
     mbs: list[dict[str, torch.Tensor]],
@@ -83,6 +96,7 @@ def sft_loss_backward(
 
     Returns ``(mean NLL per token, number of tokens)``.
     """
+    mbs = _lockstep(model, mbs)
     ntok = sum(int((mb["labels"][:, 1:] != -100).sum()) for mb in mbs)
     total = 0.0
     for mb in mbs:
