@@ -39,11 +39,17 @@ def _data(tmp: Path) -> Path:
 
 
 def _run(
-    tmp: Path, out: str, nproc: int, schedule: str, *sets: str, resume: bool = False
+    tmp: Path,
+    out: str,
+    nproc: int,
+    schedule: str,
+    *sets: str,
+    resume: bool = False,
+    task: str = "jsonl",
 ) -> list[dict]:
     args = [
-        "-m", "postcouple", "train", "--model", "tiny", "--task", "jsonl",
-        "--task-path", str(_data(tmp)), "--schedule", schedule, "--out", str(tmp / out),
+        "-m", "postcouple", "train", "--model", "tiny", "--task", task,
+        "--schedule", schedule, "--out", str(tmp / out),
         "--no-progress",
         "--set", "sft.batch_size=8", "--set", "sft.packing=false",
         "--set", "rl.num_prompts=4", "--set", "rl.num_generations=2",
@@ -51,6 +57,8 @@ def _run(
         "--set", "eval.num_examples=4", "--set", "eval.num_prompts=2",
         "--set", "eval.num_samples=2", "--set", "checkpoint_interval=2",
     ]  # fmt: skip
+    if task == "jsonl":
+        args += ["--task-path", str(_data(tmp))]
     for kv in sets:
         args += ["--set", kv]
     if resume:
@@ -72,6 +80,19 @@ def test_two_processes_reproduce_one(tmp_path):
     assert [r["step"] for r in two] == [1, 2, 3, 4]  # rank 0 alone wrote, once per step
     assert all(r["world_size"] == 2 for r in two)
     assert [r["tokens"] for r in two] == [r["tokens"] for r in one]
+    for a, b in zip(one, two):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("packing", ["true", "false"])
+def test_unequal_lengths_balanced_over_ranks_match_one_process(tmp_path, packing):
+    """Variable-length arithmetic: micro-batches spread by postcouple.packing.balance,
+    global-token normalisation: the 2-process SFT step is the 1-process step."""
+    sets = (f"sft.packing={packing}", "sft.max_tokens_per_batch=64")
+    one = [r for r in _run(tmp_path, "a1", 1, "sft:3", *sets, task="arith") if r["kind"] == "train"]
+    two = [r for r in _run(tmp_path, "a2", 2, "sft:3", *sets, task="arith") if r["kind"] == "train"]
+    assert [r["tokens"] for r in two] == [r["tokens"] for r in one]
+    assert two[0]["micro_batches"] >= 2
     for a, b in zip(one, two):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-6)
 

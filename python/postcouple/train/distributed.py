@@ -4,15 +4,16 @@
 each reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` and joins one process group
 (NCCL on CUDA, gloo on CPU). Choices (and why):
 
-- Every rank draws the same global batch (same sampler seed) and keeps its
-  contiguous shard: ``batch_size`` and ``num_prompts`` are *global* and must
-  divide by the world size. RL shards whole prompts, so a GRPO group of
-  ``num_generations`` completions never spans ranks.
+- Every rank draws the same global batch (same sampler seed). SFT builds the
+  step's (packed or padded) micro-batches identically on every rank and
+  spreads them with ``postcouple.packing.balance`` (Karmarkar–Karp on token
+  slots); each rank normalises by the global target-token count, so the step
+  equals the single-process step for any length spread. RL keeps a contiguous
+  shard of whole prompts (``num_prompts`` must divide by the world size), so a
+  GRPO group never spans ranks; joint steps shard both halves that way.
 - Gradients are averaged across ranks right before clipping and the optimizer
-  step (one flat all-reduce per step), which is DDP's semantics: each rank
-  normalises its loss locally, so the step equals a single-process step of the
-  whole batch when the ranks hold equal token counts (tests/test_train_ddp.py
-  checks that). A wrapper (``DistributedDataParallel``) would overlap the
+  step (one flat all-reduce per step), which is DDP's semantics (RL and joint
+  steps normalise per rank, as DDP trainers do; SFT as above). A wrapper (``DistributedDataParallel``) would overlap the
   all-reduce with backward, but also wraps ``generate`` and the reference
   model's calls; at these sizes the explicit all-reduce is simpler and exact.
 - Rank 0 alone evaluates, writes metrics, checkpoints and the final model;
@@ -86,7 +87,11 @@ def average_gradients(model: Any, d: Dist) -> None:
         return
     import torch.distributed as dist
 
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:  # a rank that did no backward still joins with zeros
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
     if not grads:
         return
     flat = torch.cat([g.reshape(-1) for g in grads])  # (P,)

@@ -336,8 +336,8 @@ def run(
 
                 if kind == "sft":
                     batch = [train[i] for i in samplers["sft"].take(cfg.sft.batch_size)]
-                    batch = distributed.shard(batch, d, "sft.batch_size")
-                    st = sft_mod.sft_step(model, tok, batch, cfg.sft, device, autocast)
+                    # the global batch: sft_step balances its micro-batches over ranks
+                    st = sft_mod.sft_step(model, tok, batch, cfg.sft, device, autocast, d)
                     check_finite(torch.tensor(st["loss"]), "SFT loss")
                     opt_step()
                 elif kind == "rl":

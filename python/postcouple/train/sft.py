@@ -91,13 +91,18 @@ def sft_loss_backward(
     *,
     scale: float = 1.0,
     autocast: torch.autocast | None = None,
+    num_tokens: int | None = None,
 ) -> tuple[float, int]:
     """Backward of ``scale`` x the token-mean NLL over all micro-batches.
 
-    Returns ``(mean NLL per token, number of tokens)``.
+    ``num_tokens``: the normaliser, when these micro-batches are one rank's part
+    of a larger step (default: their own target-token count).
+
+    Returns ``(mean NLL per token, number of tokens)`` of these micro-batches.
     """
     mbs = _lockstep(model, mbs)
-    ntok = sum(int((mb["labels"][:, 1:] != -100).sum()) for mb in mbs)
+    own = sum(_targets(mb) for mb in mbs)
+    ntok = own if num_tokens is None else num_tokens
     total = 0.0
     for mb in mbs:
         with autocast or torch.autocast("cpu", enabled=False):
@@ -111,7 +116,11 @@ def sft_loss_backward(
         loss = nll.sum() / max(ntok, 1)
         (loss * scale).backward()
         total += float(nll.detach().sum())
-    return total / max(ntok, 1), ntok
+    return total / max(own, 1), own
+
+
+def _targets(mb: dict[str, torch.Tensor]) -> int:
+    return int((mb["labels"][:, 1:] != -100).sum())
 
 
 def sft_step(
@@ -121,8 +130,17 @@ def sft_step(
     cfg: Any,
     device: torch.device,
     autocast: Any = None,
+    dist: Any = None,
 ) -> dict[str, float]:
-    """Gradients of one SFT step (the caller clips and steps the optimizer)."""
+    """Gradients of one SFT step (the caller clips and steps the optimizer).
+
+    With ``dist`` (a :class:`postcouple.train.distributed.Dist` of several
+    ranks), ``examples`` is the *global* batch: every rank builds the same
+    micro-batches, ``postcouple.packing.balance`` (Karmarkar–Karp on token
+    counts) gives each rank its share, and each rank normalises by the global
+    token count times the world size, so after gradient averaging the step is
+    exactly the single-process step, whatever the length spread.
+    """
     mbs = micro_batches(
         tok,
         examples,
@@ -131,5 +149,24 @@ def sft_step(
         max_length=cfg.max_length,
         device=device,
     )
-    loss, ntok = sft_loss_backward(model, mbs, autocast=autocast)
-    return {"loss": loss, "tokens": ntok, "micro_batches": len(mbs)}
+    if dist is None or not dist.enabled:
+        loss, ntok = sft_loss_backward(model, mbs, autocast=autocast)
+        return {"loss": loss, "tokens": ntok, "micro_batches": len(mbs)}
+    import numpy as np
+
+    from postcouple.packing import balance
+
+    counts = [_targets(mb) for mb in mbs]
+    total = sum(counts)
+    work = np.array([mb["input_ids"].numel() for mb in mbs], dtype=np.int64)
+    parts, _ = balance(work, dist.world_size)
+    mine = [mbs[i] for i in parts[dist.rank]]
+    if not mine:  # fewer micro-batches than ranks: a label-free stand-in keeps ranks in step
+        mine = [dict(mbs[0], labels=torch.full_like(mbs[0]["labels"], -100))]
+    loss, own = sft_loss_backward(
+        model, mine, scale=dist.world_size, autocast=autocast, num_tokens=total
+    )
+    # reduce_metrics averages "loss" over ranks and sums "tokens": report this
+    # rank's share so that the mean is the global token mean
+    share = loss * own * dist.world_size / max(total, 1)
+    return {"loss": share, "tokens": own, "micro_batches": len(mine)}
