@@ -2,7 +2,7 @@
 
 The tiny Qwen3-architecture model (CPU, one torch thread), a step of 32 real
 GSM8K examples (char tokenizer: 150–900 tokens each, so padding wastes a lot),
-micro-batches of at most 4,096 tokens, forward and backward. Both variants give
+micro-batches of at most 4,096 (or 1,024) tokens, forward and backward. Both variants give
 the same loss (tests/test_train.py checks that); this measures the time. The
 extra_info of each bench holds tokens/s and the padded-token fraction.
 """
@@ -38,8 +38,12 @@ def setup():
 
 
 @pytest.mark.benchmark(group="train-sft-packing")
-@pytest.mark.parametrize("packing", [True, False], ids=["packed", "padded"])
-def test_sft_step(benchmark, setup, packing):
+@pytest.mark.parametrize(
+    "packing, capacity",
+    [(True, 4096), (True, 1024), (False, 4096)],
+    ids=["packed-4096", "packed-1024", "padded-4096"],
+)
+def test_sft_step(benchmark, setup, packing, capacity):
     from postcouple.train.sft import micro_batches, sft_loss_backward
 
     model, tok, ex = setup
@@ -47,7 +51,9 @@ def test_sft_step(benchmark, setup, packing):
 
     def step():
         model.zero_grad(set_to_none=True)
-        mbs = micro_batches(tok, ex, packing=packing, capacity=4096, max_length=1024, device=dev)
+        mbs = micro_batches(
+            tok, ex, packing=packing, capacity=capacity, max_length=1024, device=dev
+        )
         loss, ntok = sft_loss_backward(model, mbs)
         return mbs, loss, ntok
 

@@ -75,10 +75,10 @@ class SFTConfig(OptimConfig):
 
     batch_size: int = 64  # sequences per optimizer step (over all accumulation steps)
     # Padding-free packed micro-batches (postcouple.packing). Measured on a CPU with sdpa
-    # (benches/bench_train.py, tiny model, 32 GSM8K examples): packed 2.23 s vs padded
-    # 0.63 s per step: without flash-attention-2's varlen kernels, attention runs over
-    # the whole packed row under a block-diagonal mask (O(L^2) for L = the row), so
-    # the tiny presets pad; packing pays with flash_attention_2 on a GPU.
+    # (benches/bench_train.py, tiny model, 32 GSM8K examples): padded 0.67 s, packed into
+    # 1,024-token rows 0.68 s, into 4,096-token rows 2.50 s per step: without
+    # flash-attention-2's varlen kernels attention runs over the whole packed row under a
+    # block-diagonal mask (O(row^2)); the tiny presets pad; packing pays with flash_attention_2.
     packing: bool = True
     max_tokens_per_batch: int = 8192  # capacity of one packed micro-batch
     max_length: int = 512  # longer examples are truncated (prompt kept)
