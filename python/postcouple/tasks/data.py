@@ -176,32 +176,11 @@ class JsonlTask:
             self._train, self._eval = rows[: len(rows) - k], rows[len(rows) - k :]
 
     def _load(self, f: Path) -> list[Example]:
-        if not f.exists():
-            raise FileNotFoundError(f"path: {f} does not exist")
-        out = []
-        with open(f, encoding="utf-8") as fh:
-            for i, line in enumerate(fh):
-                if not line.strip():
-                    continue
-                try:
-                    d = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{f}:{i + 1}: not JSON ({e})") from None
-                missing = [
-                    k
-                    for k in (self.prompt_field, self.response_field, self.answer_field)
-                    if k not in d
-                ]
-                if missing:
-                    raise ValueError(f"{f}:{i + 1}: missing field(s) {missing}")
-                out.append(
-                    Example(
-                        str(d[self.prompt_field]),
-                        str(d[self.response_field]),
-                        str(d[self.answer_field]).strip().lower(),
-                    )
-                )
-        return out
+        fields = (self.prompt_field, self.response_field, self.answer_field)
+        return [
+            Example(str(d[fields[0]]), str(d[fields[1]]), str(d[fields[2]]).strip().lower())
+            for d in _read_jsonl(f, fields)
+        ]
 
     def train_examples(self) -> list[Example]:
         return self._train
