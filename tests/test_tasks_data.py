@@ -74,9 +74,12 @@ def test_jsonl_task(tmp_path):
         JsonlTask()
 
 
-def test_paper_preset_runs_end_to_end_with_the_tiny_model(tmp_path, data_dir):
-    """`--preset qwen3-0.6b-cola --model tiny`: the paper's setup on CoLA, a few steps."""
-    out = tmp_path / "cola"
+@pytest.mark.parametrize(
+    "preset, task", [("qwen3-0.6b-cola", "cola"), ("qwen3-0.6b-gsm8k", "gsm8k")]
+)
+def test_paper_preset_runs_end_to_end_with_the_tiny_model(tmp_path, data_dir, preset, task):
+    """`--preset qwen3-0.6b-{cola,gsm8k} --model tiny`: the real-data presets, a few steps."""
+    out = tmp_path / task
     r = subprocess.run(
         [
             sys.executable,
@@ -84,7 +87,7 @@ def test_paper_preset_runs_end_to_end_with_the_tiny_model(tmp_path, data_dir):
             "postcouple",
             "coupling",
             "--preset",
-            "qwen3-0.6b-cola",
+            preset,
             "--model",
             "tiny",
             "--out",
@@ -120,9 +123,9 @@ def test_paper_preset_runs_end_to_end_with_the_tiny_model(tmp_path, data_dir):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     summ = json.loads((out / "summary.json").read_text())
-    assert summ["preset"] == "qwen3-0.6b-cola" and "sft_then_rl" in summ
+    assert summ["preset"] == preset and "sft_then_rl" in summ
     cfg = (out / "seed0" / "sft_rl" / "config.toml").read_text()
-    assert 'name = "cola"' in cfg and 'name = "tiny"' in cfg
+    assert f'name = "{task}"' in cfg and 'name = "tiny"' in cfg
 
 
 def test_gsm8k_task_rewards_with_the_rust_verifier(data_dir):
