@@ -23,15 +23,15 @@ def test_qwen3_06b_architecture_trains_and_samples_on_cpu():
     cfg = model.config
     assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads) == (1024, 28, 16)
     assert num_parameters(model) > 400e6
-    ex = [
-        Example(f"{a}+{b}=", f"{a + b}", str(a + b)) for a, b in [(1, 2), (30, 4), (5, 67), (8, 9)]
-    ]
+    # sequences of 128 tokens (char tokenizer): 64-char prompt, 63-char response + eos
+    pairs = [(1, 2), (30, 4), (5, 67), (8, 9)]
+    ex = [Example(f"{a}+{b}=".rjust(64, "0"), f"{a + b}".rjust(63, "0"), "") for a, b in pairs]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     losses = []
     for _ in range(3):
         opt.zero_grad(set_to_none=True)
         mbs = micro_batches(
-            tok, ex, packing=False, capacity=4096, max_length=32, device=torch.device("cpu")
+            tok, ex, packing=False, capacity=4096, max_length=128, device=torch.device("cpu")
         )
         loss, _ = sft_loss_backward(model, mbs)
         assert math.isfinite(loss)
