@@ -14,21 +14,12 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
 
 import numpy as np
 import pytest
 
+from benchutil import full, size
 from postcouple.packing import balance, collate_packed, pack
-
-
-def full() -> bool:  # as benches/conftest.py: POSTCOUPLE_BENCH_FULL=1 for the sizes
-    return os.environ.get("POSTCOUPLE_BENCH_FULL", "") not in ("", "0")
-
-
-def size(smoke: int, full_size: int) -> int:
-    return full_size if full() else smoke
-
 
 CAP = 4096
 N = size(2_000, 1_000_000)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import random
 import re
 import sys
@@ -27,19 +26,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchutil import size
 from postcouple.rewards import math_reward
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "tests"))
-
-
-def full() -> bool:  # as benches/conftest.py
-    return os.environ.get("POSTCOUPLE_BENCH_FULL", "") not in ("", "0")
-
-
-def size(smoke: int, full_size: int) -> int:
-    return full_size if full() else smoke
 
 
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is absent")

@@ -9,18 +9,15 @@ extra_info of each bench holds tokens/s and the padded-token fraction.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from benchutil import full
+
 torch = pytest.importorskip("torch")
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"
-
-
-def full() -> bool:  # as benches/conftest.py
-    return os.environ.get("POSTCOUPLE_BENCH_FULL", "") not in ("", "0")
 
 
 @pytest.fixture(scope="module")

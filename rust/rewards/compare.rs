@@ -17,6 +17,7 @@
 
 use super::latex::{text_key, Ans, Expr, Func, Parsed, Rel};
 use super::num::{C, Q};
+use std::sync::OnceLock;
 
 /// Evaluation points for expressions with variables.
 pub const POINTS: usize = 10;
@@ -110,7 +111,9 @@ pub fn exact(e: &Expr) -> Option<Q> {
 // floating-point evaluation
 
 struct Ev<'a> {
-    vars: &'a [(String, f64)],
+    /// variable names (sorted) and their values at this point, by position
+    names: &'a [String],
+    values: &'a [f64; MAX_VARS],
     /// an overflow/underflow happened: the value is not trustworthy
     lost: bool,
     /// the largest magnitude added or subtracted (cancellation scale)
@@ -142,10 +145,10 @@ impl Ev<'_> {
                 C::real(s.parse().unwrap_or(f64::NAN))
             }
             Expr::Var(v) => self
-                .vars
+                .names
                 .iter()
-                .find(|(n, _)| n == v)
-                .map(|(_, x)| C::real(*x))
+                .position(|n| n == v)
+                .map(|j| C::real(self.values[j]))
                 .unwrap_or(nan),
             Expr::Pi => C::real(std::f64::consts::PI),
             Expr::E => C::real(std::f64::consts::E),
@@ -285,24 +288,26 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn points(names: &[String]) -> Vec<Vec<(String, f64)>> {
-    let mut st = 0x5EED_u64;
-    (0..POINTS)
-        .map(|_| {
-            names
-                .iter()
-                .map(|n| {
-                    let u = (splitmix(&mut st) >> 11) as f64 / (1u64 << 53) as f64;
-                    let sign = if splitmix(&mut st) & 1 == 0 {
-                        1.0
-                    } else {
-                        -1.0
-                    };
-                    (n.clone(), sign * (0.5 + 2.0 * u))
-                })
-                .collect()
-        })
-        .collect()
+/// The evaluation points: row k gives variable j (in sorted-name order) the
+/// value ±[0.5, 2.5], drawn once from the splitmix stream.
+fn points() -> &'static [[f64; MAX_VARS]; POINTS] {
+    static TABLE: OnceLock<[[f64; MAX_VARS]; POINTS]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut st = 0x5EED_u64;
+        let mut t = [[0.0; MAX_VARS]; POINTS];
+        for row in t.iter_mut() {
+            for x in row.iter_mut() {
+                let u = (splitmix(&mut st) >> 11) as f64 / (1u64 << 53) as f64;
+                let sign = if splitmix(&mut st) & 1 == 0 {
+                    1.0
+                } else {
+                    -1.0
+                };
+                *x = sign * (0.5 + 2.0 * u);
+            }
+        }
+        t
+    })
 }
 
 fn close(x: C, y: C, scale: f64, tol: f64) -> bool {
@@ -314,9 +319,10 @@ fn close(x: C, y: C, scale: f64, tol: f64) -> bool {
 }
 
 /// The values of `es` at one point: `None` if any overflowed or is not finite.
-fn eval_at(es: &[&Expr], vars: &[(String, f64)]) -> Option<(Vec<C>, f64)> {
+fn eval_at(es: &[&Expr], names: &[String], values: &[f64; MAX_VARS]) -> Option<(Vec<C>, f64)> {
     let mut ev = Ev {
-        vars,
+        names,
+        values,
         lost: false,
         scale: 0.0,
     };
@@ -343,15 +349,15 @@ pub fn expr_eq(a: &Expr, b: &Expr, o: &Opts) -> bool {
         return structural(a, b);
     }
     names.sort();
-    let pts = if names.is_empty() {
-        vec![Vec::new()]
+    // without variables one evaluation decides
+    let (rows, need) = if names.is_empty() {
+        (&points()[..1], 1)
     } else {
-        points(&names)
+        (&points()[..], MIN_POINTS)
     };
-    let need = if names.is_empty() { 1 } else { MIN_POINTS };
     let mut valid = 0;
-    for vars in &pts {
-        let Some((v, scale)) = eval_at(&[a, b], vars) else {
+    for row in rows {
+        let Some((v, scale)) = eval_at(&[a, b], &names, row) else {
             continue;
         };
         if !close(v[0], v[1], scale, o.rel_tol) {
@@ -374,14 +380,13 @@ fn equation_eq(p: (&Expr, &Expr), g: (&Expr, &Expr), o: &Opts) -> bool {
     collect_vars(&dp, &mut names);
     collect_vars(&dg, &mut names);
     if names.is_empty() || names.len() > MAX_VARS {
-        return (structural(p.0, g.0) && structural(p.1, g.1))
-            || (expr_eq(p.0, g.0, o) && expr_eq(p.1, g.1, o));
+        return expr_eq(p.0, g.0, o) && expr_eq(p.1, g.1, o);
     }
     names.sort();
     let mut k: Option<C> = None;
     let mut valid = 0;
-    for vars in points(&names) {
-        let Some((v, scale)) = eval_at(&[&dp, &dg], &vars) else {
+    for row in points() {
+        let Some((v, scale)) = eval_at(&[&dp, &dg], &names, row) else {
             continue;
         };
         let (x, y) = (v[0], v[1]);
@@ -463,76 +468,52 @@ fn to_intervals(a: &Ans) -> Option<Vec<Interval<'_>>> {
         }
         Ans::Rel { sides, ops } => {
             let is_var = |e: &Expr| matches!(e, Expr::Var(_));
-            let lower = |op: Rel| matches!(op, Rel::Lt | Rel::Le);
-            match (sides.len(), ops.as_slice()) {
-                (2, [op]) if is_var(&sides[0]) && *op != Rel::Eq && *op != Rel::Ne => {
-                    // x < c, x >= c
-                    let c = &sides[1];
-                    let closed = matches!(op, Rel::Le | Rel::Ge);
-                    Some(vec![if lower(*op) {
-                        Interval {
-                            lo: Bound {
-                                inf: -1,
-                                e: None,
-                                closed: false,
-                            },
-                            hi: bound(c, closed),
-                        }
-                    } else {
-                        Interval {
-                            lo: bound(c, closed),
-                            hi: Bound {
-                                inf: 1,
-                                e: None,
-                                closed: false,
-                            },
-                        }
-                    }])
-                }
-                (2, [op]) if is_var(&sides[1]) && *op != Rel::Eq && *op != Rel::Ne => {
-                    // c < x  is  x > c
-                    let c = &sides[0];
-                    let closed = matches!(op, Rel::Le | Rel::Ge);
-                    Some(vec![if lower(*op) {
-                        Interval {
-                            lo: bound(c, closed),
-                            hi: Bound {
-                                inf: 1,
-                                e: None,
-                                closed: false,
-                            },
-                        }
-                    } else {
-                        Interval {
-                            lo: Bound {
-                                inf: -1,
-                                e: None,
-                                closed: false,
-                            },
-                            hi: bound(c, closed),
-                        }
-                    }])
-                }
-                (3, [a, b]) if is_var(&sides[1]) && lower(*a) && lower(*b) => {
+            match (sides.as_slice(), ops.as_slice()) {
+                ([x, c], [op]) if is_var(x) => Some(vec![half_line(c, *op)?]),
+                ([c, x], [op]) if is_var(x) => Some(vec![half_line(c, op.flip())?]),
+                ([lo, x, hi], [a, b]) if is_var(x) && a.lower() && b.lower() => {
                     Some(vec![Interval {
-                        lo: bound(&sides[0], *a == Rel::Le),
-                        hi: bound(&sides[2], *b == Rel::Le),
+                        lo: bound(lo, *a == Rel::Le),
+                        hi: bound(hi, *b == Rel::Le),
                     }])
                 }
-                (3, [a, b])
-                    if is_var(&sides[1])
-                        && matches!(a, Rel::Gt | Rel::Ge)
-                        && matches!(b, Rel::Gt | Rel::Ge) =>
-                {
+                ([hi, x, lo], [a, b]) if is_var(x) && a.flip().lower() && b.flip().lower() => {
                     Some(vec![Interval {
-                        lo: bound(&sides[2], *b == Rel::Ge),
-                        hi: bound(&sides[0], *a == Rel::Ge),
+                        lo: bound(lo, *b == Rel::Ge),
+                        hi: bound(hi, *a == Rel::Ge),
                     }])
                 }
                 _ => None,
             }
         }
         _ => None,
+    }
+}
+
+const NEG_INF: Bound<'static> = Bound {
+    inf: -1,
+    e: None,
+    closed: false,
+};
+const POS_INF: Bound<'static> = Bound {
+    inf: 1,
+    e: None,
+    closed: false,
+};
+
+/// `x op c` as an interval (`x < c` is `(-inf, c)`); `=`/`≠` are not intervals.
+fn half_line(c: &Expr, op: Rel) -> Option<Interval<'_>> {
+    let closed = matches!(op, Rel::Le | Rel::Ge);
+    match op {
+        Rel::Lt | Rel::Le => Some(Interval {
+            lo: NEG_INF,
+            hi: bound(c, closed),
+        }),
+        Rel::Gt | Rel::Ge => Some(Interval {
+            lo: bound(c, closed),
+            hi: POS_INF,
+        }),
+        Rel::Eq | Rel::Ne => None,
     }
 }
 
@@ -547,19 +528,27 @@ fn bound_eq(a: &Bound, b: &Bound, o: &Opts) -> bool {
         }
 }
 
-fn intervals_eq(p: &[Interval], g: &[Interval], o: &Opts) -> bool {
+/// Whether every gold item is matched by a distinct pred item (greedy: `eq` is
+/// an equivalence, so greedy matching finds a perfect matching when one exists).
+fn match_all<T>(p: &[T], g: &[T], eq: impl Fn(&T, &T) -> bool) -> bool {
     if p.len() != g.len() {
         return false;
     }
     let mut used = vec![false; p.len()];
-    g.iter().all(|gi| {
-        for (j, pi) in p.iter().enumerate() {
-            if !used[j] && bound_eq(&pi.lo, &gi.lo, o) && bound_eq(&pi.hi, &gi.hi, o) {
+    g.iter().all(
+        |gi| match (0..p.len()).find(|&j| !used[j] && eq(&p[j], gi)) {
+            Some(j) => {
                 used[j] = true;
-                return true;
+                true
             }
-        }
-        false
+            None => false,
+        },
+    )
+}
+
+fn intervals_eq(p: &[Interval], g: &[Interval], o: &Opts) -> bool {
+    match_all(p, g, |a, b| {
+        bound_eq(&a.lo, &b.lo, o) && bound_eq(&a.hi, &b.hi, o)
     })
 }
 
@@ -567,19 +556,7 @@ fn intervals_eq(p: &[Interval], g: &[Interval], o: &Opts) -> bool {
 // answers
 
 fn unordered_eq(p: &[Ans], g: &[Ans], o: &Opts) -> bool {
-    if p.len() != g.len() {
-        return false;
-    }
-    let mut used = vec![false; p.len()];
-    g.iter().all(|gi| {
-        for (j, pi) in p.iter().enumerate() {
-            if !used[j] && ans_eq(pi, gi, o) {
-                used[j] = true;
-                return true;
-            }
-        }
-        false
-    })
+    match_all(p, g, |a, b| ans_eq(a, b, o))
 }
 
 fn ordered_eq(p: &[Ans], g: &[Ans], o: &Opts) -> bool {
@@ -626,12 +603,27 @@ fn binding(a: &Ans) -> Option<&Expr> {
 }
 
 pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
+    if !o.strict {
+        // a variable binding `x = 5` against a bare value, either way round
+        match (g, binding(p), binding(g)) {
+            (Ans::Expr(ge), Some(pe), _) => return expr_eq(pe, ge, o),
+            (_, None, Some(ge)) if !matches!(p, Ans::Rel { .. }) => {
+                return ans_eq(p, &Ans::Expr(ge.clone()), o)
+            }
+            _ => {}
+        }
+    }
+    // intervals, unions and inequalities, in any of their forms
+    if matches!(g, Ans::Rel { .. } | Ans::Seq { .. } | Ans::Union(_))
+        && matches!(p, Ans::Rel { .. } | Ans::Union(_))
+    {
+        if let (Some(pi), Some(gi)) = (to_intervals(p), to_intervals(g)) {
+            return intervals_eq(&pi, &gi, o);
+        }
+    }
     match (g, p) {
         (Ans::Text(gt), _) => ans_text(p).is_some_and(|t| &t == gt),
         (Ans::Expr(ge), Ans::Expr(pe)) => expr_eq(pe, ge, o),
-        (Ans::Expr(ge), _) if !o.strict && binding(p).is_some() => {
-            binding(p).is_some_and(|pe| expr_eq(pe, ge, o))
-        }
         (Ans::Expr(_), Ans::Set { items, .. }) if items.len() == 1 => ans_eq(&items[0], g, o),
         (
             Ans::Rel {
@@ -646,24 +638,7 @@ pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
             if gops == &[Rel::Eq] && pops == &[Rel::Eq] {
                 return equation_eq((&ps[0], &ps[1]), (&gs[0], &gs[1]), o);
             }
-            if let (Some(pi), Some(gi)) = (to_intervals(p), to_intervals(g)) {
-                return intervals_eq(&pi, &gi, o);
-            }
             gops == pops && gs.len() == ps.len() && gs.iter().zip(ps).all(|(a, b)| expr_eq(b, a, o))
-        }
-        (Ans::Rel { .. }, _) if !o.strict && binding(g).is_some() => {
-            binding(g).is_some_and(|ge| ans_eq(p, &Ans::Expr(ge.clone()), o))
-        }
-        (Ans::Rel { .. } | Ans::Seq { .. } | Ans::Union(_), _)
-            if to_intervals(g).is_some()
-                && matches!(p, Ans::Rel { .. } | Ans::Union(_))
-                && to_intervals(p).is_some() =>
-        {
-            intervals_eq(
-                &to_intervals(p).unwrap_or_default(),
-                &to_intervals(g).unwrap_or_default(),
-                o,
-            )
         }
         (
             Ans::Seq {

@@ -86,6 +86,23 @@ pub enum Rel {
     Ge,
 }
 
+impl Rel {
+    /// The same relation read from the other side (`a < b` is `b > a`).
+    pub fn flip(self) -> Rel {
+        match self {
+            Rel::Lt => Rel::Gt,
+            Rel::Le => Rel::Ge,
+            Rel::Gt => Rel::Lt,
+            Rel::Ge => Rel::Le,
+            r => r,
+        }
+    }
+    /// `<` or `≤`.
+    pub fn lower(self) -> bool {
+        matches!(self, Rel::Lt | Rel::Le)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ans {
     Expr(Expr),
@@ -550,17 +567,12 @@ fn split_top<'a>(s: &'a str, seps: &[&str]) -> (Vec<&'a str>, Vec<usize>) {
                 }
             }
             if let Some(k) = hit {
-                // a backslash escape: `\{` is not a top-level `{`
                 pieces.push(&s[start..i]);
                 which.push(k);
                 i += seps[k].len();
                 start = i;
                 continue;
             }
-        }
-        if b[i] == b'\\' && i + 1 < b.len() && matches!(b[i + 1], b'{' | b'}') {
-            // escaped brace counts as a bracket (sets): handled by the match above
-            // on the next byte, so skip only the backslash
         }
         i += 1;
     }
@@ -760,18 +772,8 @@ fn parse_ans(s: &str, depth: usize, budget: &mut Budget) -> Option<Ans> {
     // sets `\{ .. \}`
     if let Some(inner) = s.strip_prefix("\\{").and_then(|r| r.strip_suffix("\\}")) {
         let (items, _) = split_top(inner, &[","]);
-        if items.len() > MAX_ITEMS {
-            return None;
-        }
-        let mut out = Vec::new();
-        for it in items {
-            if it.trim().is_empty() {
-                continue;
-            }
-            push_expanded(&mut out, parse_ans(it, depth + 1, budget)?);
-        }
         return Some(Ans::Set {
-            items: out,
+            items: set_items(&items, depth, budget)?,
             braces: true,
         });
     }
@@ -799,18 +801,8 @@ fn parse_ans(s: &str, depth: usize, budget: &mut Budget) -> Option<Ans> {
     // bare comma lists (also `;`)
     let (items, _) = split_top(s, &[",", ";"]);
     if items.len() > 1 {
-        if items.len() > MAX_ITEMS {
-            return None;
-        }
-        let mut out = Vec::new();
-        for it in items {
-            if it.trim().is_empty() {
-                continue;
-            }
-            push_expanded(&mut out, parse_ans(it, depth + 1, budget)?);
-        }
         return Some(Ans::Set {
-            items: out,
+            items: set_items(&items, depth, budget)?,
             braces: false,
         });
     }
@@ -826,15 +818,23 @@ fn parse_ans(s: &str, depth: usize, budget: &mut Budget) -> Option<Ans> {
     }
 }
 
-/// A `\pm` expansion inside a list contributes its members, not a nested set.
-fn push_expanded(out: &mut Vec<Ans>, a: Ans) {
-    match a {
-        Ans::Set {
-            items,
-            braces: false,
-        } if items.iter().all(|i| matches!(i, Ans::Expr(_))) => out.extend(items),
-        a => out.push(a),
+/// The members of a set or bare list (empty pieces skipped); a `\pm` expansion
+/// inside contributes its members, not a nested set.
+fn set_items(pieces: &[&str], depth: usize, budget: &mut Budget) -> Option<Vec<Ans>> {
+    if pieces.len() > MAX_ITEMS {
+        return None;
     }
+    let mut out = Vec::new();
+    for it in pieces.iter().filter(|it| !it.trim().is_empty()) {
+        match parse_ans(it, depth + 1, budget)? {
+            Ans::Set {
+                items,
+                braces: false,
+            } if items.iter().all(|i| matches!(i, Ans::Expr(_))) => out.extend(items),
+            a => out.push(a),
+        }
+    }
+    Some(out)
 }
 
 fn count_pm(e: &Expr) -> usize {

@@ -57,7 +57,7 @@ pub fn math_score(
     }
 }
 
-/// Thread pools by size, built on first use and kept (building one costs ~100 µs).
+/// Thread pools by size, built on first use and kept for later batches.
 type Pools = Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>>;
 
 /// Map `f` over `0..n` on `threads` threads (0: rayon's global pool, all
@@ -67,7 +67,7 @@ where
     T: Send,
     F: Fn(usize) -> T + Sync + Send,
 {
-    // below this the pool's wake-up costs more than the work (measured: ~20 µs)
+    // tiny batches: not worth waking a pool
     if threads == 1 || n < 16 {
         return (0..n).map(f).collect();
     }

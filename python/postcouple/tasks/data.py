@@ -71,8 +71,32 @@ def _tag_score(completion: str, gold: str, reward_type: str) -> float:
     return float(bool(words) and words[-1].lower().strip(".") == gold)
 
 
+class _Split:
+    """The loaded examples of a task: ``_train`` (expert data) and ``_eval`` (held out)."""
+
+    _train: list[Example]
+    _eval: list[Example]
+
+    def train_examples(self) -> list[Example]:
+        return self._train
+
+    def eval_examples(self) -> list[Example]:
+        return self._eval
+
+
+def _golds(completions: list[str], examples: list[Example]) -> list[str]:
+    if len(completions) != len(examples):
+        raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
+    return [e.answer for e in examples]
+
+
+def _shuffled(out: list[Example], seed: int, limit: int | None) -> list[Example]:
+    random.Random(seed).shuffle(out)
+    return out[:limit] if limit else out
+
+
 @dataclass
-class ColaTask:
+class ColaTask(_Split):
     """CoLA with a strict answer format (see the module docstring)."""
 
     path: str = "../shared/data/cola"
@@ -111,19 +135,10 @@ class ColaTask:
                         {"source": row[0]},
                     )
                 )
-        random.Random(self.seed).shuffle(out)
-        return out[:limit] if limit else out
-
-    def train_examples(self) -> list[Example]:
-        return self._train
-
-    def eval_examples(self) -> list[Example]:
-        return self._eval
+        return _shuffled(out, self.seed, limit)
 
     def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
-        if len(completions) != len(examples):
-            raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
-        return tag_reward(completions, [e.answer for e in examples], self.reward_type)
+        return tag_reward(completions, _golds(completions, examples), self.reward_type)
 
 
 def tag_reward(completions: list[str], golds: list[str], reward_type: str) -> np.ndarray:
@@ -152,7 +167,7 @@ def tag_reward(completions: list[str], golds: list[str], reward_type: str) -> np
 
 
 @dataclass
-class JsonlTask:
+class JsonlTask(_Split):
     """Generic JSON lines of prompt / response / answer (see the module docstring)."""
 
     path: str = ""
@@ -182,16 +197,8 @@ class JsonlTask:
             for d in _read_jsonl(f, fields)
         ]
 
-    def train_examples(self) -> list[Example]:
-        return self._train
-
-    def eval_examples(self) -> list[Example]:
-        return self._eval
-
     def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
-        if len(completions) != len(examples):
-            raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
-        return tag_reward(completions, [e.answer for e in examples], self.reward_type)
+        return tag_reward(completions, _golds(completions, examples), self.reward_type)
 
 
 GSM8K_PROMPT = "Question: {question}\nSolve it step by step; end with '#### <number>'.\nAnswer: "
@@ -218,14 +225,12 @@ def _read_jsonl(f: Path, fields: tuple[str, ...]) -> list[dict]:
 
 
 def _math_reward(completions: list[str], examples: list[Example], mode: str) -> np.ndarray:
-    if len(completions) != len(examples):
-        raise ValueError(f"completions: got {len(completions)} for {len(examples)} examples")
     # one thread: the trainer runs one process per core (see the Makefile)
-    return math_reward(completions, [e.answer for e in examples], mode=mode, num_threads=1)
+    return math_reward(completions, _golds(completions, examples), mode=mode, num_threads=1)
 
 
 @dataclass
-class Gsm8kTask:
+class Gsm8kTask(_Split):
     """GSM8K (see the module docstring): ``path`` holds ``train.jsonl`` and ``test.jsonl``."""
 
     path: str = "../shared/data/gsm8k"
@@ -254,21 +259,14 @@ class Gsm8kTask:
                     gold,
                 )
             )
-        random.Random(self.seed).shuffle(out)
-        return out[:limit] if limit else out
-
-    def train_examples(self) -> list[Example]:
-        return self._train
-
-    def eval_examples(self) -> list[Example]:
-        return self._eval
+        return _shuffled(out, self.seed, limit)
 
     def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
         return _math_reward(completions, examples, "auto")
 
 
 @dataclass
-class MathTask:
+class MathTask(_Split):
     """MATH-style problems (see the module docstring); ``path`` is one JSONL file,
     split into train and the last ``num_eval`` rows held out (after a seeded shuffle)."""
 
@@ -288,12 +286,6 @@ class MathTask:
         random.Random(self.seed).shuffle(ex)
         k = min(self.num_eval, len(ex) // 2)
         self._train, self._eval = ex[: len(ex) - k], ex[len(ex) - k :]
-
-    def train_examples(self) -> list[Example]:
-        return self._train
-
-    def eval_examples(self) -> list[Example]:
-        return self._eval
 
     def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
         return _math_reward(completions, examples, "boxed")

@@ -82,7 +82,7 @@ def shard(items: list[T], d: Dist, what: str) -> list[T]:
 
 
 def average_gradients(model: Any, d: Dist) -> None:
-    """All-reduce the mean of every gradient (one flat buffer per dtype/device)."""
+    """All-reduce the mean of every gradient (one flat buffer, one collective)."""
     if not d.enabled:
         return
     import torch.distributed as dist
@@ -126,7 +126,11 @@ def reduce_metrics(st: dict[str, Any], d: Dist) -> dict[str, Any]:
     )
     if not keys:
         return st
-    t = torch.tensor([float(st[k]) for k in keys], dtype=torch.float64)
+    # NCCL reduces only CUDA tensors; gloo takes CPU ones
+    dev = (
+        torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    )
+    t = torch.tensor([float(st[k]) for k in keys], dtype=torch.float64, device=dev)
     dist.all_reduce(t)
     out = dict(st)
     for k, v in zip(keys, t.tolist()):
@@ -191,6 +195,8 @@ def load_full_state(
         set_optimizer_state_dict,
     )
 
+    if "lm_head.weight" not in msd and getattr(model.config, "tie_word_embeddings", False):
+        msd = {**msd, "lm_head.weight": msd["model.embed_tokens.weight"]}  # saved once
     o = StateDictOptions(full_state_dict=True)
     set_model_state_dict(model, msd, options=o)
     for k, opt in opts.items():

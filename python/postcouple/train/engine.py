@@ -253,10 +253,6 @@ def run(
         if ck is not None:
             if fsdp:
                 msd, osd, state = read_checkpoint(ck)
-                if "lm_head.weight" not in msd and getattr(
-                    model.config, "tie_word_embeddings", False
-                ):
-                    msd["lm_head.weight"] = msd["model.embed_tokens.weight"]
                 distributed.load_full_state(model, opts, msd, osd)
             else:
                 state = load_checkpoint(ck, model, opts)

@@ -72,16 +72,20 @@ def micro_batches(
     return mbs
 
 
-def _lockstep(model: Any, mbs: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
-    """Under FSDP every forward/backward is a collective: pad this rank's list to
-    the largest count over ranks with label-free copies (they add no loss)."""
-    if not getattr(model, "_postcouple_fsdp", False) or not mbs:
+def _lockstep(
+    model: Any, mbs: list[dict[str, torch.Tensor]], template: dict[str, torch.Tensor] | None
+) -> list[dict[str, torch.Tensor]]:
+    """Under FSDP every forward/backward is a collective: pad this rank's list
+    (possibly empty) to the largest count over ranks with label-free copies of
+    ``template`` (they add no loss). Without FSDP: unchanged."""
+    template = template if template is not None else (mbs[0] if mbs else None)
+    if not getattr(model, "_postcouple_fsdp", False) or template is None:
         return mbs
     import torch.distributed as dist
 
-    n = torch.tensor([len(mbs)], device=mbs[0]["input_ids"].device)
+    n = torch.tensor([len(mbs)], device=template["input_ids"].device)
     dist.all_reduce(n, op=dist.ReduceOp.MAX)
-    dummy = dict(mbs[0], labels=torch.full_like(mbs[0]["labels"], -100))
+    dummy = dict(template, labels=torch.full_like(template["labels"], -100))
     return mbs + [dummy] * (int(n) - len(mbs))
 
 
@@ -92,15 +96,17 @@ def sft_loss_backward(
     scale: float = 1.0,
     autocast: torch.autocast | None = None,
     num_tokens: int | None = None,
+    template: dict[str, torch.Tensor] | None = None,
 ) -> tuple[float, int]:
     """Backward of ``scale`` x the token-mean NLL over all micro-batches.
 
     ``num_tokens``: the normaliser, when these micro-batches are one rank's part
-    of a larger step (default: their own target-token count).
+    of a larger step (default: their own target-token count). ``template``: the
+    stand-in micro-batch for FSDP lockstep when this rank's list may be empty.
 
     Returns ``(mean NLL per token, number of tokens)`` of these micro-batches.
     """
-    mbs = _lockstep(model, mbs)
+    mbs = _lockstep(model, mbs, template)
     own = sum(_targets(mb) for mb in mbs)
     ntok = own if num_tokens is None else num_tokens
     total = 0.0
@@ -156,15 +162,14 @@ def sft_step(
 
     from postcouple.packing import balance
 
-    counts = [_targets(mb) for mb in mbs]
-    total = sum(counts)
+    total = sum(_targets(mb) for mb in mbs)
     work = np.array([mb["input_ids"].numel() for mb in mbs], dtype=np.int64)
     parts, _ = balance(work, dist.world_size)
+    # fewer micro-batches than ranks leaves a rank empty: under DDP it joins the
+    # all-reduce with zero gradients, under FSDP _lockstep gives it a stand-in
     mine = [mbs[i] for i in parts[dist.rank]]
-    if not mine:  # fewer micro-batches than ranks: a label-free stand-in keeps ranks in step
-        mine = [dict(mbs[0], labels=torch.full_like(mbs[0]["labels"], -100))]
     loss, own = sft_loss_backward(
-        model, mine, scale=dist.world_size, autocast=autocast, num_tokens=total
+        model, mine, scale=dist.world_size, autocast=autocast, num_tokens=total, template=mbs[0]
     )
     # reduce_metrics averages "loss" over ranks and sums "tokens": report this
     # rank's share so that the mean is the global token mean
