@@ -115,15 +115,21 @@ def load_model_and_tokenizer(
         dtype: parameter dtype (default float32; bf16 is for GPUs).
         device: where the model goes.
         tiny: sizes for ``"tiny"``.
-        attn_implementation: passed to transformers (``"sdpa"``, ``"eager"``,
-            ``"flash_attention_2"``); default sdpa.
+        attn_implementation: passed to transformers (``"sdpa_varlen"``,
+            ``"sdpa"``, ``"eager"``, ``"flash_attention_2"``); default
+            ``"sdpa_varlen"``: HF's sdpa, except that packed rows attend per
+            sequence (:mod:`postcouple.attention`).
 
     Returns:
         ``(model, tokenizer)``, the model in train mode.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"model: expected a non-empty name or path, got {name!r}")
-    attn = attn_implementation or "sdpa"
+    attn = attn_implementation or "sdpa_varlen"
+    if attn == "sdpa_varlen":
+        from postcouple.attention import register
+
+        register()
     if name in ("tiny", "qwen3-0.6b-arch"):
         from transformers import Qwen3ForCausalLM
 

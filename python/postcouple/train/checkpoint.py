@@ -7,6 +7,7 @@ A checkpoint is a directory ``checkpoints/step-00000123/`` holding
   ``weights_only=True`` (tensors and plain containers only, never arbitrary
   pickles);
 - ``rng.pt`` — torch CPU (and CUDA) RNG states, numpy and Python RNG states;
+  under torchrun also ``rng-ranks.pt``, every rank's;
 - ``state.json`` — stage index, step in stage, global step, data positions.
 
 It is first written into a temporary sibling directory and then renamed into
@@ -116,11 +117,14 @@ def save_checkpoint(
     *,
     model_state: dict[str, torch.Tensor] | None = None,
     optim_state: dict[str, Any] | None = None,
+    rank_rng: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write checkpoint ``root/step-{step:08d}`` atomically; keep the newest ``keep``.
 
     ``model_state``/``optim_state``: gathered full state dicts to write instead
     of ``model``'s and the optimizers' own (FSDP, see train/distributed.py).
+    ``rank_rng``: every rank's :func:`rng_state` under torchrun (written to
+    ``rng-ranks.pt``, read back by :func:`load_rank_rng`).
     """
     from safetensors.torch import save_file, save_model
 
@@ -150,6 +154,8 @@ def save_checkpoint(
         )
         torch.save(optim, tmp / "optim.pt")
         torch.save(_rng_to_saveable(rng_state()), tmp / "rng.pt")
+        if rank_rng is not None:
+            torch.save([_rng_to_saveable(r) for r in rank_rng], tmp / "rng-ranks.pt")
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
@@ -203,6 +209,19 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     osd = torch.load(path / "optim.pt", weights_only=True, map_location="cpu")
     set_rng_state(_rng_from_saved(torch.load(path / "rng.pt", weights_only=True)))
     return msd, osd, json.loads((path / "state.json").read_text())
+
+
+def load_rank_rng(path: Path, rank: int, world_size: int) -> bool:
+    """Restore this rank's RNG state from a checkpoint written by ``world_size``
+    ranks; False (nothing restored) when it holds none or another world size."""
+    f = Path(path) / "rng-ranks.pt"
+    if not f.exists():
+        return False
+    states = torch.load(f, weights_only=True)
+    if len(states) != world_size:
+        return False
+    set_rng_state(_rng_from_saved(states[rank]))
+    return True
 
 
 def load_checkpoint(

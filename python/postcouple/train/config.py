@@ -36,7 +36,10 @@ class ModelConfig:
     name: str = "tiny"  # "tiny", "qwen3-0.6b-arch", or a hub id / local path
     dtype: str = "auto"  # "auto" (bf16 on CUDA, else float32) | "float32" | "bfloat16"
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
-    attn_implementation: str = "sdpa"
+    # "sdpa_varlen" (postcouple.attention): HF's sdpa, except that packed rows attend
+    # per sequence (no O(row^2) block-diagonal mask); "flash_attention_2" where flash-attn
+    # is installed; "sdpa" / "eager" are HF's own.
+    attn_implementation: str = "sdpa_varlen"
     # Under torchrun: shard parameters, gradients and optimizer states over the ranks
     # (FSDP2 ``fully_shard`` per decoder layer); otherwise DDP-style replicas.
     fsdp: bool = False
@@ -74,12 +77,13 @@ class SFTConfig(OptimConfig):
     """Supervised fine-tuning: cross-entropy on response tokens only."""
 
     batch_size: int = 64  # sequences per optimizer step (over all accumulation steps)
-    # Padding-free packed micro-batches (postcouple.packing). Measured on a CPU with sdpa
-    # (benches/bench_train.py, tiny model, 32 GSM8K examples): padded 0.67 s, packed into
-    # 1,024-token rows 0.68 s, into 4,096-token rows 2.50 s per step: without
-    # flash-attention-2's varlen kernels attention runs over the whole packed row under a
-    # block-diagonal mask (O(row^2)); the tiny presets pad; packing pays with flash_attention_2.
+    # Padding-free packed micro-batches (postcouple.packing). They need varlen attention
+    # (model.attn_implementation "sdpa_varlen" or "flash_attention_2"): under HF's plain
+    # "sdpa" a packed row attends under a block-diagonal (T, T) mask, O(row^2).
     packing: bool = True
+    # Padded micro-batches only (packing=false): sort the step's sequences by length
+    # before cutting them into micro-batches (TRL's group_by_length), else keep data order.
+    group_by_length: bool = True
     max_tokens_per_batch: int = 8192  # capacity of one packed micro-batch
     max_length: int = 512  # longer examples are truncated (prompt kept)
 
@@ -109,6 +113,11 @@ class RLConfig(OptimConfig):
     loss_agg_mode: str = (
         "token-mean"  # | "seq-mean-token-mean" | "seq-mean-token-sum" | "seq-mean-token-sum-norm"
     )
+    # Padding-free log-prob forwards: each mini-batch's prompts (without left padding)
+    # and completions (up to eos) in one packed row (postcouple.packing), as verl's
+    # use_remove_padding; needs model.attn_implementation "sdpa_varlen" or
+    # "flash_attention_2". False: the padded (B, P+C) forward.
+    packing: bool = False
     num_iterations: int = 1  # optimisation epochs per rollout (TRL's num_iterations)
     num_mini_batches: int = 1  # optimizer steps per epoch
     reward_weights: list[float] = field(default_factory=list)  # one per reward func; [] = 1 each

@@ -19,6 +19,9 @@ each reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` and joins one process group
 - Rank 0 alone evaluates, writes metrics, checkpoints and the final model;
   train metrics are averaged (token counts summed) across ranks first.
 - Sampling streams differ per rank (seed + rank after the identical init).
+  Checkpoints keep every rank's RNG state, so a run resumed with the same
+  world size continues every stream exactly (one with another world size
+  reseeds per rank).
 
 - ``model.fsdp = true``: FSDP2 (``torch.distributed.fsdp.fully_shard``) per
   decoder layer and at the root, for the policy and the reference model.
@@ -135,6 +138,17 @@ def reduce_metrics(st: dict[str, Any], d: Dist) -> dict[str, Any]:
     out = dict(st)
     for k, v in zip(keys, t.tolist()):
         out[k] = v if k in ("tokens", "micro_batches") else v / d.world_size
+    return out
+
+
+def gather_objects(obj: T, d: Dist) -> list[T]:
+    """Every rank's ``obj`` (picklable), on every rank, in rank order."""
+    if not d.enabled:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * d.world_size
+    dist.all_gather_object(out, obj)
     return out
 
 

@@ -50,8 +50,10 @@ from postcouple.train import distributed
 from postcouple.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
+    load_rank_rng,
     load_weights,
     read_checkpoint,
+    rng_state,
     save_checkpoint,
 )
 from postcouple.train.common import EpochSampler, check_finite, lr_at, set_lr
@@ -248,6 +250,7 @@ def run(
         "rl": EpochSampler(len(train), cfg.seed * 7 + 2),
     }
     state: dict[str, Any] = {"stage_index": 0, "stage_step": 0, "global_step": 0}
+    ck = None
     if resume:
         ck = latest_checkpoint(ck_root)
         if ck is not None:
@@ -263,8 +266,9 @@ def run(
         elif d.is_main:
             shutil.rmtree(out / "final", ignore_errors=True)
             mpath.unlink(missing_ok=True)
-    if d.enabled:
-        # different sampling streams per rank (after the identical init/restore)
+    if d.enabled and not (ck is not None and load_rank_rng(ck, d.rank, d.world_size)):
+        # different sampling streams per rank (after the identical init/restore);
+        # a resumed run continues each rank's saved stream instead
         torch.manual_seed(cfg.seed * 1_000_003 + d.rank + 7919 * state["global_step"])
     if d.is_main:
         dump_toml(cfg, out / "config.toml")
@@ -408,6 +412,7 @@ def run(
                         "samplers": {k: v.state() for k, v in samplers.items()},
                     }
                     msd, osd = distributed.full_state(model, opts) if fsdp else (None, None)
+                    rngs = distributed.gather_objects(rng_state(), d) if d.enabled else None
                     if d.is_main:
                         save_checkpoint(
                             ck_root,
@@ -418,6 +423,7 @@ def run(
                             cfg.keep_checkpoints,
                             model_state=msd,
                             optim_state=osd,
+                            rank_rng=rngs,
                         )
                     distributed.barrier(d)
         msd = distributed.full_state(model, {})[0] if fsdp else None

@@ -42,6 +42,7 @@ def joint_step(
         capacity=cfg.sft.max_tokens_per_batch,
         max_length=cfg.sft.max_length,
         device=device,
+        group_by_length=cfg.sft.group_by_length,
     )
     sft_losses: list[float] = []
 

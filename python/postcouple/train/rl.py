@@ -192,7 +192,7 @@ def policy_loss(
         ro.input_ids[rows], ro.attention_mask[rows], ro.response_mask[rows], ro.prompt_len, [], 0
     )
     with autocast or torch.autocast("cpu", enabled=False):
-        lp, ent = sequence_logprobs(model, sub, with_entropy=True)  # (b, C)
+        lp, ent = sequence_logprobs(model, sub, with_entropy=True, packing=cfg.packing)  # (b, C)
     mask = sub.response_mask.float()
     a = adv[rows]
     old = lp.detach() if old_lp is None else old_lp[rows]
@@ -241,8 +241,8 @@ def rl_step(
     def logprobs_at_rollout(ro: Rollout) -> torch.Tensor:
         nonlocal old_lp, ref_lp
         with autocast or torch.autocast("cpu", enabled=False):
-            old_lp, _ = sequence_logprobs(model, ro)
-            ref_lp, _ = sequence_logprobs(ref_model, ro)
+            old_lp, _ = sequence_logprobs(model, ro, packing=cfg.packing)
+            ref_lp, _ = sequence_logprobs(ref_model, ro, packing=cfg.packing)
         return cfg.beta * ((old_lp - ref_lp) * ro.response_mask).sum(1)  # (B,) k1 per sequence
 
     ro, r, adv, stats = rollout(
@@ -254,10 +254,10 @@ def rl_step(
     with torch.no_grad():
         if reuse and old_lp is None:
             with autocast or torch.autocast("cpu", enabled=False):
-                old_lp, _ = sequence_logprobs(model, ro)
+                old_lp, _ = sequence_logprobs(model, ro, packing=cfg.packing)
         if cfg.beta > 0 and ref_model is not None and ref_lp is None:
             with autocast or torch.autocast("cpu", enabled=False):
-                ref_lp, _ = sequence_logprobs(ref_model, ro)
+                ref_lp, _ = sequence_logprobs(ref_model, ro, packing=cfg.packing)
     if in_reward:
         stats["kl"] = float(((old_lp - ref_lp) * ro.response_mask).sum(1).mean())
         ref_lp = None  # the KL is in the reward, not in the loss

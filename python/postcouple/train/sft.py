@@ -9,10 +9,12 @@ Choices (and why):
 - Batches: packed padding-free micro-batches by default. Sequences are packed
   best-fit-decreasing into micro-batches of ``max_tokens_per_batch`` tokens
   (``postcouple.packing.pack``, Rust) and laid end to end in one row
-  (``collate_packed``), with ``position_ids`` restarting at 0 per sequence. HF
-  attention (sdpa/eager) turns restarting position ids into a block-diagonal
-  causal mask when no attention_mask is given; flash-attention-2 reads them as
-  varlen boundaries. ``packing=False`` pads on the right instead.
+  (``collate_packed``), with ``position_ids`` restarting at 0 per sequence;
+  flash-attention-2 reads them as varlen boundaries. HF's sdpa/eager cannot:
+  they attend over the whole row under a block-diagonal mask (O(row²));
+  ``attn_implementation = "sdpa_varlen"`` (:mod:`postcouple.attention`, the
+  default) runs sdpa once per sequence instead. ``packing=False`` pads on the
+  right instead (length-grouped by default).
 - Optimiser: AdamW; the lr schedule (warmup, then constant/linear/cosine) runs
   over the stage's steps; gradient clipping by global norm; bf16 autocast on
   CUDA.
@@ -37,8 +39,14 @@ def micro_batches(
     capacity: int,
     max_length: int,
     device: torch.device,
+    group_by_length: bool = True,
 ) -> list[dict[str, torch.Tensor]]:
-    """The step's examples as micro-batches of model inputs with ``labels``."""
+    """The step's examples as micro-batches of model inputs with ``labels``.
+
+    Packed: best-fit-decreasing rows of at most ``capacity`` tokens. Padded:
+    consecutive sequences (sorted by length when ``group_by_length``, else in
+    data order) while the micro-batch's padded size stays within ``capacity``.
+    """
     seqs, plens = encode_examples(tok, examples, max_length)
     if packing:
         from postcouple.packing import collate_packed, pack
@@ -55,14 +63,18 @@ def micro_batches(
                 }
             )
         return out
-    # padded: split into chunks of about `capacity` padded tokens
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    out, cur = [], []
+    # padded: split into chunks of at most `capacity` padded tokens
+    order = range(len(seqs))
+    if group_by_length:
+        order = sorted(order, key=lambda i: len(seqs[i]))
+    out, cur, longest = [], [], 0
     for i in order:
-        if cur and (len(cur) + 1) * len(seqs[i]) > capacity:
+        n = len(seqs[i])
+        if cur and (len(cur) + 1) * max(longest, n) > capacity:
             out.append(cur)
-            cur = []
+            cur, longest = [], 0
         cur.append(i)
+        longest = max(longest, n)
     if cur:
         out.append(cur)
     mbs = []
@@ -154,6 +166,7 @@ def sft_step(
         capacity=cfg.max_tokens_per_batch,
         max_length=cfg.max_length,
         device=device,
+        group_by_length=cfg.group_by_length,
     )
     if dist is None or not dist.enabled:
         loss, ntok = sft_loss_backward(model, mbs, autocast=autocast)

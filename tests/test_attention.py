@@ -1,0 +1,148 @@
+"""postcouple.attention (``sdpa_varlen``) against HF's own sdpa as the oracle.
+
+HF's "sdpa" implementation attends over a packed row under the block-diagonal
+mask it builds from restarting position ids: slow (O(row²)) but a correct,
+independent reference for values and gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import postcouple.attention as A  # noqa: E402
+from postcouple.models import TinySize, load_model_and_tokenizer  # noqa: E402
+
+
+def _segments_oracle(pos):
+    out = []
+    for row in pos.tolist():
+        spans, a = [], 0
+        for t in range(1, len(row)):
+            if row[t] != row[t - 1] + 1:
+                spans.append((a, t))
+                a = t
+        spans.append((a, len(row)))
+        out.append(spans)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 9), min_size=1, max_size=6), min_size=1, max_size=3))
+def test_segments_match_a_python_loop(rows):
+    width = max(sum(r) for r in rows)
+    pos = []
+    for r in rows:
+        p = [t for n in r for t in range(n)]
+        p += list(range(width - len(p)))  # pad the row with one more sequence
+        pos.append(p[:width])
+    pos = torch.tensor(pos)
+    got = A.segments(pos)
+    want = _segments_oracle(pos)
+    if all(len(s) == 1 for s in want):
+        assert got is None
+    else:
+        assert got == want
+
+
+def test_segments_are_cached_per_tensor_and_version():
+    pos = torch.tensor([[0, 1, 0, 1, 2]])
+    assert A.segments(pos) == [[(0, 2), (2, 5)]]
+    pos[0, 2] = 2  # in place: the version changes, the cache must not answer
+    assert A.segments(pos) == [[(0, 3), (3, 5)]]
+
+
+def _models(seed=0, **kw):
+    sizes = TinySize(hidden_size=32, intermediate_size=64, **kw)
+    a, tok = load_model_and_tokenizer("tiny", seed=seed, tiny=sizes, attn_implementation="sdpa")
+    b, _ = load_model_and_tokenizer(
+        "tiny", seed=seed, tiny=sizes, attn_implementation="sdpa_varlen"
+    )
+    return a, b, tok
+
+
+def _packed_row(lengths, vocab, seed):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, vocab, (1, sum(lengths)), generator=g)
+    pos = torch.cat([torch.arange(n) for n in lengths])[None]
+    return ids, pos
+
+
+@pytest.mark.parametrize("slack", [1.0, 1.3, 3.0])
+@pytest.mark.parametrize(
+    "lengths",
+    [[5, 9, 1, 7, 7, 7, 2, 30], [1, 1, 1], [12], [40, 39, 38, 3, 3]],
+    ids=["mixed", "ones", "single", "near-equal"],
+)
+def test_packed_forward_and_gradients_equal_hf_sdpa(monkeypatch, slack, lengths):
+    monkeypatch.setattr(A, "BUCKET_SLACK", slack)
+    ref, var, tok = _models()
+    ids, pos = _packed_row(lengths, len(tok), seed=len(lengths))
+    la = ref(input_ids=ids, position_ids=pos, use_cache=False).logits  # (1, T, V)
+    lb = var(input_ids=ids, position_ids=pos, use_cache=False).logits
+    torch.testing.assert_close(lb, la, rtol=1e-5, atol=1e-5)
+    (la.square().mean()).backward()
+    (lb.square().mean()).backward()
+    for (name, pa), pb in zip(ref.named_parameters(), var.parameters()):
+        torch.testing.assert_close(pb.grad, pa.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_two_packed_rows_and_gqa_groups():
+    ref, var, tok = _models(num_attention_heads=4, num_key_value_heads=1)
+    ids = torch.randint(3, len(tok), (2, 12), generator=torch.Generator().manual_seed(1))
+    pos = torch.tensor([[0, 1, 2, 3, 0, 1, 2, 0, 1, 2, 3, 4], list(range(12))])
+    with torch.no_grad():
+        la = ref(input_ids=ids, position_ids=pos, use_cache=False).logits
+        lb = var(input_ids=ids, position_ids=pos, use_cache=False).logits
+    torch.testing.assert_close(lb, la, rtol=1e-5, atol=1e-5)
+
+
+def test_each_packed_sequence_equals_it_run_alone():
+    _, var, tok = _models()
+    lengths = [6, 11, 6, 3]
+    ids, pos = _packed_row(lengths, len(tok), seed=3)
+    with torch.no_grad():
+        packed = var(input_ids=ids, position_ids=pos, use_cache=False).logits[0]
+        a = 0
+        for n in lengths:
+            alone = var(input_ids=ids[:, a : a + n]).logits[0]
+            torch.testing.assert_close(packed[a : a + n], alone, rtol=1e-5, atol=1e-5)
+            a += n
+
+
+def test_padded_batches_and_generation_are_hf_sdpa():
+    ref, var, tok = _models()
+    enc = tok(["12+3=", "7*8=", "100-1="], return_tensors="pt", padding=True)  # left pad
+    with torch.no_grad():
+        la = ref(**enc).logits
+        lb = var(**enc).logits
+    keep = enc["attention_mask"].bool()
+    torch.testing.assert_close(lb[keep], la[keep], rtol=1e-5, atol=1e-5)
+    ga = ref.generate(**enc, do_sample=False, max_new_tokens=8)
+    gb = var.generate(**enc, do_sample=False, max_new_tokens=8)
+    assert torch.equal(ga, gb)
+
+
+def test_mask_function_keeps_hf_masks_where_they_matter():
+    # no padding mask, no cache: the attention function handles packing itself
+    assert A.sdpa_varlen_mask(1, 8, 8, attention_mask=None) is None
+    # a padding mask: HF's sdpa mask
+    att = torch.tensor([[0, 1, 1, 1]], dtype=torch.bool)
+    m = A.sdpa_varlen_mask(1, 4, 4, attention_mask=att)
+    assert m is not None and m.shape == (1, 1, 4, 4)
+    assert not bool(m[0, 0, 3, 0]) and bool(m[0, 0, 3, 1])
+
+
+def test_registered_name_loads_and_rejects_nothing_else():
+    model, _ = load_model_and_tokenizer("tiny", attn_implementation="sdpa_varlen")
+    assert model.config._attn_implementation == "sdpa_varlen"
+    assert A.register() == "sdpa_varlen"  # idempotent
+    lengths = np.array([3, 4])
+    assert A.segments(torch.cat([torch.arange(int(n)) for n in lengths])[None]) == [
+        [(0, 3), (3, 7)]
+    ]
