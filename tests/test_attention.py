@@ -146,3 +146,10 @@ def test_registered_name_loads_and_rejects_nothing_else():
     assert A.segments(torch.cat([torch.arange(int(n)) for n in lengths])[None]) == [
         [(0, 3), (3, 7)]
     ]
+
+
+def test_doctests():
+    import doctest
+
+    res = doctest.testmod(A, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted >= 3 and res.failed == 0

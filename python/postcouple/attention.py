@@ -13,10 +13,15 @@ transformers (``AttentionInterface`` + ``AttentionMaskInterface``):
 
 - a packed forward (no attention mask, no cache, position ids restarting) runs
   ``torch.nn.functional.scaled_dot_product_attention`` once per sequence with
-  ``is_causal=True``: cost Σ L_i², no (T, T) mask is ever built;
+  ``is_causal=True`` (sequences of similar length share one batched call, see
+  :data:`BUCKET_SLACK`): cost Σ L_i², no (T, T) mask is ever built;
 - everything else (padded batches with a mask, generation with a KV cache, one
   sequence per row) is exactly HF's ``sdpa`` path (same mask, same kernel).
 
+Like flash_attention_2 (and unlike HF's sdpa, which skips packing detection
+whenever a cache object exists, e.g. a forward without ``use_cache=False``),
+the split follows the position ids whenever queries and keys have the same
+length (no cached prefix) and no padding mask is given.
 Boundaries follow HF's rule for packed rows (``find_packed_sequence_indices``):
 a new sequence starts wherever the position id is not the previous one plus one.
 They are read once per forward (cached on the position-id tensor), not once per
