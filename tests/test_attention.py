@@ -153,3 +153,17 @@ def test_doctests():
 
     res = doctest.testmod(A, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted >= 3 and res.failed == 0
+
+
+def test_from_pretrained_path_takes_the_registered_name(tmp_path):
+    # the real loading path (AutoModelForCausalLM.from_pretrained), on a saved tiny model
+    model, tok = load_model_and_tokenizer("tiny")
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    loaded, _ = load_model_and_tokenizer(str(tmp_path))
+    assert loaded.config._attn_implementation == "sdpa_varlen"
+    ids, pos = torch.tensor([[5, 6, 7, 8, 9]]), torch.tensor([[0, 1, 2, 0, 1]])
+    with torch.no_grad():
+        packed = loaded(input_ids=ids, position_ids=pos, use_cache=False).logits[0, 3:]
+        alone = loaded(input_ids=ids[:, 3:], use_cache=False).logits[0]
+    torch.testing.assert_close(packed, alone, rtol=1e-5, atol=1e-5)
