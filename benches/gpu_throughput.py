@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--num-prompts", type=int, default=8)
     p.add_argument("--num-generations", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--attn", default="sdpa")
+    p.add_argument(
+        "--attn", default=None, help="attn_implementation (default: postcouple's, sdpa_varlen)"
+    )
     p.add_argument("--json", help="also write the result here")
     a = p.parse_args(argv)
 

@@ -24,8 +24,8 @@ the split follows the position ids whenever queries and keys have the same
 length (no cached prefix) and no padding mask is given.
 Boundaries follow HF's rule for packed rows (``find_packed_sequence_indices``):
 a new sequence starts wherever the position id is not the previous one plus one.
-They are read once per forward (cached on the position-id tensor), not once per
-layer.
+They and the gather indices are built once per forward (cached on the
+position-id tensor), not once per layer.
 
 Load a model with ``attn_implementation="sdpa_varlen"`` (the default of
 ``postcouple.models.load_model_and_tokenizer`` and of ``[model]`` in run
@@ -52,9 +52,23 @@ import torch
 NAME = "sdpa_varlen"
 
 _registered = False
-# (weakref to the position-id tensor, its version, segments): one forward's
-# layers all receive the same position_ids object, so the host sync happens once
-_last: tuple[Any, int, list[list[tuple[int, int]]] | None] | None = None
+
+#: A packed row's plan: per bucket either ``(start, end)`` (one sequence, a
+#: slice) or ``(idx (n, W), keep (n, W), dst (sum L,))`` index tensors (several
+#: sequences of similar length in one batched call).
+Plan = list[list[Any]]
+
+#: Sequences of one row whose lengths are within this factor of the bucket's
+#: longest share one sdpa call (padded up to it): fewer calls for many short
+#: sequences. Measured (tiny model, CPU, one thread, SFT step fwd+bwd): 64 arith
+#: examples (8–12 tokens) 19.0 ms at 1.0 (equal lengths only), 18.1 at 1.1, 17.0
+#: at 1.3 (padded micro-batches: 19.9 ms); 32 GSM8K examples unchanged (0.53 s).
+BUCKET_SLACK = 1.3
+
+# (weakref to the position-id tensor, its version, slack, plan): one forward's
+# layers all receive the same position_ids object, so the boundaries (one host
+# sync) and the index tensors are built once per forward, not once per layer
+_last: tuple[Any, int, float, list[Plan] | None] | None = None
 
 
 def segments(position_ids: torch.Tensor) -> list[list[tuple[int, int]]] | None:
@@ -67,26 +81,66 @@ def segments(position_ids: torch.Tensor) -> list[list[tuple[int, int]]] | None:
         >>> segments(torch.tensor([[0, 1, 2]])) is None
         True
     """
-    global _last
-    hit = _last
-    if hit is not None and hit[0]() is position_ids and hit[1] == position_ids._version:
-        return hit[2]
     pos = position_ids.reshape(-1, position_ids.shape[-1])  # (B, T)
     # a sequence starts where the position is not the previous one plus one
     diff = pos[:, 1:] - pos[:, :-1]  # (B, T-1)
-    starts = torch.nonzero(diff != 1).tolist()  # one host sync per forward
-    out: list[list[tuple[int, int]]] | None = None
-    if starts:
-        t = pos.shape[-1]
-        cuts: list[list[int]] = [[0] for _ in range(pos.shape[0])]
-        for r, c in starts:
-            cuts[r].append(c + 1)
-        out = [list(zip(c, c[1:] + [t])) for c in cuts]
-    try:
-        _last = (weakref.ref(position_ids), position_ids._version, out)
-    except TypeError:  # pragma: no cover - tensors support weakrefs
-        _last = None
+    starts = torch.nonzero(diff != 1).tolist()  # one host sync
+    if not starts:
+        return None
+    t = pos.shape[-1]
+    cuts: list[list[int]] = [[0] for _ in range(pos.shape[0])]
+    for r, c in starts:
+        cuts[r].append(c + 1)
+    return [list(zip(c, c[1:] + [t])) for c in cuts]
+
+
+def _buckets(row: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Group a row's spans into batches of similar length (longest first)."""
+    order = sorted(row, key=lambda s: s[0] - s[1])  # longest first
+    out: list[list[tuple[int, int]]] = []
+    for a, b in order:
+        if out and (out[-1][0][1] - out[-1][0][0]) <= BUCKET_SLACK * (b - a):
+            out[-1].append((a, b))
+        else:
+            out.append([(a, b)])
     return out
+
+
+def _plan(position_ids: torch.Tensor) -> list[Plan] | None:
+    """Per row, its buckets with their index tensors; cached for one forward."""
+    global _last
+    hit = _last
+    if (
+        hit is not None
+        and hit[0]() is position_ids
+        and hit[1] == position_ids._version
+        and hit[2] == BUCKET_SLACK
+    ):
+        return hit[3]
+    segs = segments(position_ids)
+    plans = None
+    if segs is not None:
+        dev = position_ids.device
+        plans = []
+        for row in segs:
+            plan: Plan = []
+            for spans in _buckets(row):
+                if len(spans) == 1:
+                    plan.append(spans[0])
+                    continue
+                # shorter sequences are right-padded by repeating their last token:
+                # under a causal mask no real position sees those slots, and their
+                # outputs are dropped
+                width = max(b - a for a, b in spans)
+                t = torch.arange(width, device=dev)  # (W,)
+                start = torch.tensor([a for a, _ in spans], device=dev)  # (n,)
+                lens = torch.tensor([b - a for a, b in spans], device=dev)  # (n,)
+                idx = start[:, None] + torch.minimum(t[None, :], lens[:, None] - 1)  # (n, W)
+                keep = t[None, :] < lens[:, None]  # (n, W)
+                plan.append((idx, keep, idx[keep]))
+            plans.append(plan)
+    _last = (weakref.ref(position_ids), position_ids._version, BUCKET_SLACK, plans)
+    return plans
 
 
 def sdpa_varlen_attention_forward(
@@ -104,7 +158,7 @@ def sdpa_varlen_attention_forward(
     ``sdpa_attention_forward`` otherwise. Returns ``((B, T, H, D), None)``."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    segs = None
+    plans = None
     q_len = query.shape[2]
     if (
         attention_mask is None
@@ -114,33 +168,25 @@ def sdpa_varlen_attention_forward(
         and position_ids.shape[-1] == q_len
         and kwargs.get("softcap") is None
     ):
-        segs = segments(position_ids)
-    if segs is None:
+        plans = _plan(position_ids)
+    if plans is None:
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     groups = getattr(module, "num_key_value_groups", 1)
     rows = []
     for r in range(query.shape[0]):
-        row = segs[r] if len(segs) > 1 else segs[0]
         q, k, v = query[r], key[r], value[r]  # (H, T, D), (Hkv, T, D)
         out = torch.empty_like(q)  # (H, T, D)
-        for spans in _buckets(row):
-            if len(spans) == 1:  # one sequence: a slice
-                a, b = spans[0]
+        for item in plans[r] if len(plans) > 1 else plans[0]:
+            if len(item) == 2:  # one sequence: a slice
+                a, b = item
                 o = _sdpa(
                     q[None, :, a:b], k[None, :, a:b], v[None, :, a:b], dropout, scaling, groups
                 )
                 out[:, a:b] = o[0]
                 continue
-            # several sequences of (nearly) one length: one batched call. Shorter ones
-            # are right-padded by repeating their last token; under a causal mask the
-            # real positions never see those slots, whose outputs are dropped.
-            width = max(b - a for a, b in spans)
-            t = torch.arange(width, device=q.device)  # (W,)
-            start = torch.tensor([a for a, _ in spans], device=q.device)  # (n,)
-            lens = torch.tensor([b - a for a, b in spans], device=q.device)  # (n,)
-            idx = start[:, None] + torch.minimum(t[None, :], lens[:, None] - 1)  # (n, W)
+            idx, keep, dst = item  # several sequences: one batched call
             o = _sdpa(
                 q[:, idx].transpose(0, 1),  # (n, H, W, D)
                 k[:, idx].transpose(0, 1),  # (n, Hkv, W, D)
@@ -149,31 +195,10 @@ def sdpa_varlen_attention_forward(
                 scaling,
                 groups,
             )  # (n, H, W, D)
-            keep = t[None, :] < lens[:, None]  # (n, W)
-            out[:, idx[keep]] = o.transpose(0, 1)[:, keep]  # (H, sum L, D)
+            out[:, dst] = o.transpose(0, 1)[:, keep]  # (H, sum L, D)
         rows.append(out)
     res = torch.stack(rows)  # (B, H, T, D)
     return res.transpose(1, 2).contiguous(), None  # (B, T, H, D)
-
-
-#: Sequences of one row whose lengths are within this factor of the bucket's
-#: longest share one sdpa call (padded up to it): fewer calls for many short
-#: sequences. Measured (tiny model, CPU, one thread, SFT step fwd+bwd): 64 arith
-#: examples (8–12 tokens) 19.0 ms at 1.0 (equal lengths only), 18.1 at 1.1, 17.0
-#: at 1.3 (padded micro-batches: 19.9 ms); 32 GSM8K examples unchanged (0.53 s).
-BUCKET_SLACK = 1.3
-
-
-def _buckets(row: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
-    """Group a row's spans into batches of similar length (longest first)."""
-    order = sorted(row, key=lambda s: s[0] - s[1])  # longest first
-    out: list[list[tuple[int, int]]] = []
-    for a, b in order:
-        if out and (out[-1][0][1] - out[-1][0][0]) <= BUCKET_SLACK * (b - a):
-            out[-1].append((a, b))
-        else:
-            out.append([(a, b)])
-    return out
 
 
 def _sdpa(q, k, v, dropout, scaling, groups):  # (n, H, L, D) each; causal

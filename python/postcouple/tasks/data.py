@@ -283,7 +283,7 @@ class MathTask(_Split):
             )
             for d in rows
         ]
-        random.Random(self.seed).shuffle(ex)
+        ex = _shuffled(ex, self.seed, None)
         k = min(self.num_eval, len(ex) // 2)
         self._train, self._eval = ex[: len(ex) - k], ex[len(ex) - k :]
 

@@ -6,8 +6,8 @@ A checkpoint is a directory ``checkpoints/step-00000123/`` holding
 - ``optim.pt`` — optimizer states, saved with ``torch.save`` and loaded with
   ``weights_only=True`` (tensors and plain containers only, never arbitrary
   pickles);
-- ``rng.pt`` — torch CPU (and CUDA) RNG states, numpy and Python RNG states;
-  under torchrun also ``rng-ranks.pt``, every rank's;
+- ``rng.pt`` — torch CPU (and CUDA) RNG states, numpy and Python RNG states,
+  one entry per rank (one for a single process);
 - ``state.json`` — stage index, step in stage, global step, data positions.
 
 It is first written into a temporary sibling directory and then renamed into
@@ -117,14 +117,14 @@ def save_checkpoint(
     *,
     model_state: dict[str, torch.Tensor] | None = None,
     optim_state: dict[str, Any] | None = None,
-    rank_rng: list[dict[str, Any]] | None = None,
+    rng_states: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write checkpoint ``root/step-{step:08d}`` atomically; keep the newest ``keep``.
 
     ``model_state``/``optim_state``: gathered full state dicts to write instead
     of ``model``'s and the optimizers' own (FSDP, see train/distributed.py).
-    ``rank_rng``: every rank's :func:`rng_state` under torchrun (written to
-    ``rng-ranks.pt``, read back by :func:`load_rank_rng`).
+    ``rng_states``: every rank's :func:`rng_state`, in rank order (default:
+    this process's alone); :func:`restore_rng` reads them back.
     """
     from safetensors.torch import save_file, save_model
 
@@ -153,9 +153,8 @@ def save_checkpoint(
             else {k: o.state_dict() for k, o in optimizers.items()}
         )
         torch.save(optim, tmp / "optim.pt")
-        torch.save(_rng_to_saveable(rng_state()), tmp / "rng.pt")
-        if rank_rng is not None:
-            torch.save([_rng_to_saveable(r) for r in rank_rng], tmp / "rng-ranks.pt")
+        states = rng_states if rng_states is not None else [rng_state()]
+        torch.save([_rng_to_saveable(r) for r in states], tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
@@ -199,41 +198,38 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
         )
 
 
+def _optim_and_state(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    osd = torch.load(path / "optim.pt", weights_only=True, map_location="cpu")
+    return osd, json.loads((path / "state.json").read_text())
+
+
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     """The full model and optimizer state dicts and the trainer state of a
-    checkpoint, without a model (for FSDP's sharded loading); RNG restored."""
+    checkpoint, without a model (for FSDP's sharded loading)."""
     from safetensors.torch import load_file
 
     path = Path(path)
-    msd = load_file(str(path / "model.safetensors"))
-    osd = torch.load(path / "optim.pt", weights_only=True, map_location="cpu")
-    set_rng_state(_rng_from_saved(torch.load(path / "rng.pt", weights_only=True)))
-    return msd, osd, json.loads((path / "state.json").read_text())
-
-
-def load_rank_rng(path: Path, rank: int, world_size: int) -> bool:
-    """Restore this rank's RNG state from a checkpoint written by ``world_size``
-    ranks; False (nothing restored) when it holds none or another world size."""
-    f = Path(path) / "rng-ranks.pt"
-    if not f.exists():
-        return False
-    states = torch.load(f, weights_only=True)
-    if len(states) != world_size:
-        return False
-    set_rng_state(_rng_from_saved(states[rank]))
-    return True
+    return (load_file(str(path / "model.safetensors")), *_optim_and_state(path))
 
 
 def load_checkpoint(
     path: Path, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer]
 ) -> dict[str, Any]:
-    """Restore weights, optimizer and RNG states; return the trainer state."""
+    """Restore weights and optimizer states; return the trainer state."""
     path = Path(path)
     load_weights(model, path)
-    opt = torch.load(path / "optim.pt", weights_only=True, map_location="cpu")
+    opt, state = _optim_and_state(path)
     for k, o in optimizers.items():
         if k in opt:
             o.load_state_dict(opt[k])
-    rng = torch.load(path / "rng.pt", weights_only=True)
-    set_rng_state(_rng_from_saved(rng))
-    return json.loads((path / "state.json").read_text())
+    return state
+
+
+def restore_rng(path: Path, rank: int = 0, world_size: int = 1) -> bool:
+    """Restore this rank's RNG states from a checkpoint. True if it was written
+    by ``world_size`` ranks; otherwise rank 0's states are restored and False
+    returned (the caller reseeds per rank)."""
+    states = torch.load(Path(path) / "rng.pt", weights_only=True)
+    same = len(states) == world_size
+    set_rng_state(_rng_from_saved(states[rank if same else 0]))
+    return same

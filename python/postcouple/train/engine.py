@@ -50,9 +50,9 @@ from postcouple.train import distributed
 from postcouple.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
-    load_rank_rng,
     load_weights,
     read_checkpoint,
+    restore_rng,
     rng_state,
     save_checkpoint,
 )
@@ -250,7 +250,7 @@ def run(
         "rl": EpochSampler(len(train), cfg.seed * 7 + 2),
     }
     state: dict[str, Any] = {"stage_index": 0, "stage_step": 0, "global_step": 0}
-    ck = None
+    same_streams = False  # every rank's RNG stream restored from a checkpoint
     if resume:
         ck = latest_checkpoint(ck_root)
         if ck is not None:
@@ -259,6 +259,7 @@ def run(
                 distributed.load_full_state(model, opts, msd, osd)
             else:
                 state = load_checkpoint(ck, model, opts)
+            same_streams = restore_rng(ck, d.rank, d.world_size)
             for k, s in state["samplers"].items():
                 samplers[k] = EpochSampler(len(train), samplers[k].seed, s["epoch"], s["pos"])
             if d.is_main:
@@ -266,9 +267,9 @@ def run(
         elif d.is_main:
             shutil.rmtree(out / "final", ignore_errors=True)
             mpath.unlink(missing_ok=True)
-    if d.enabled and not (ck is not None and load_rank_rng(ck, d.rank, d.world_size)):
+    if d.enabled and not same_streams:
         # different sampling streams per rank (after the identical init/restore);
-        # a resumed run continues each rank's saved stream instead
+        # a run resumed with the same world size continues each rank's saved stream
         torch.manual_seed(cfg.seed * 1_000_003 + d.rank + 7919 * state["global_step"])
     if d.is_main:
         dump_toml(cfg, out / "config.toml")
@@ -412,7 +413,7 @@ def run(
                         "samplers": {k: v.state() for k, v in samplers.items()},
                     }
                     msd, osd = distributed.full_state(model, opts) if fsdp else (None, None)
-                    rngs = distributed.gather_objects(rng_state(), d) if d.enabled else None
+                    rngs = distributed.gather_objects(rng_state(), d)  # one per rank
                     if d.is_main:
                         save_checkpoint(
                             ck_root,
@@ -423,7 +424,7 @@ def run(
                             cfg.keep_checkpoints,
                             model_state=msd,
                             optim_state=osd,
-                            rank_rng=rngs,
+                            rng_states=rngs,
                         )
                     distributed.barrier(d)
         msd = distributed.full_state(model, {})[0] if fsdp else None

@@ -15,7 +15,7 @@ from typing import Any
 
 from postcouple.tasks.base import Example
 from postcouple.train.rl import rl_step
-from postcouple.train.sft import micro_batches, sft_loss_backward
+from postcouple.train.sft import sft_loss_backward, step_micro_batches
 
 
 def joint_step(
@@ -35,15 +35,7 @@ def joint_step(
     mu = cfg.joint.mu
     if not 0.0 <= mu <= 1.0:
         raise ValueError(f"joint.mu: expected 0 <= mu <= 1, got {mu}")
-    mbs = micro_batches(
-        tok,
-        sft_examples,
-        packing=cfg.sft.packing,
-        capacity=cfg.sft.max_tokens_per_batch,
-        max_length=cfg.sft.max_length,
-        device=device,
-        group_by_length=cfg.sft.group_by_length,
-    )
+    mbs = step_micro_batches(tok, sft_examples, cfg.sft, device)
     sft_losses: list[float] = []
 
     def add_sft() -> None:

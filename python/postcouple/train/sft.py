@@ -84,6 +84,21 @@ def micro_batches(
     return mbs
 
 
+def step_micro_batches(
+    tok: Any, examples: Sequence[Example], cfg: Any, device: torch.device
+) -> list[dict[str, torch.Tensor]]:
+    """:func:`micro_batches` with an :class:`~postcouple.train.config.SFTConfig`'s options."""
+    return micro_batches(
+        tok,
+        examples,
+        packing=cfg.packing,
+        capacity=cfg.max_tokens_per_batch,
+        max_length=cfg.max_length,
+        device=device,
+        group_by_length=cfg.group_by_length,
+    )
+
+
 def _lockstep(
     model: Any, mbs: list[dict[str, torch.Tensor]], template: dict[str, torch.Tensor] | None
 ) -> list[dict[str, torch.Tensor]]:
@@ -159,15 +174,7 @@ def sft_step(
     token count times the world size, so after gradient averaging the step is
     exactly the single-process step, whatever the length spread.
     """
-    mbs = micro_batches(
-        tok,
-        examples,
-        packing=cfg.packing,
-        capacity=cfg.max_tokens_per_batch,
-        max_length=cfg.max_length,
-        device=device,
-        group_by_length=cfg.group_by_length,
-    )
+    mbs = step_micro_batches(tok, examples, cfg, device)
     if dist is None or not dist.enabled:
         loss, ntok = sft_loss_backward(model, mbs, autocast=autocast)
         return {"loss": loss, "tokens": ntok, "micro_batches": len(mbs)}
