@@ -1,0 +1,338 @@
+"""postcouple.integrations.trl.CouplingCallback in real TRL trainers (tiny model, CPU).
+
+Every run is a few tiny steps; a run with the callback is compared with the
+same run without it, loss by loss and parameter by parameter, since the
+callback must not change the trajectory (RNG, mode, gradients, log flags).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("trl")
+pytest.importorskip("datasets")
+
+import torch  # noqa: E402
+from datasets import Dataset  # noqa: E402
+
+from postcouple.integrations.trl import CouplingCallback  # noqa: E402
+from postcouple.models import load_model_and_tokenizer  # noqa: E402
+from postcouple.rewards.trl import accuracy_reward  # noqa: E402
+
+# A minimal chat template for the character tokenizer (printable ASCII only).
+TEMPLATE = (
+    "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
+
+
+def _tiny(chat: bool = False):
+    model, tok = load_model_and_tokenizer("tiny", seed=0)
+    if chat:
+        tok.chat_template = TEMPLATE
+    return model, tok
+
+
+def digit_reward(completions, **kwargs):
+    """Fraction of digits: varies between samples, so GRPO has a gradient."""
+    texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+    return [sum(ch.isdigit() for ch in t) / max(len(t), 1) for t in texts]
+
+
+def exact_reward(completions, solution, **kwargs):
+    texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+    return [float(t.strip() == s) for t, s in zip(texts, solution)]
+
+
+def _sums(conv: bool = False, n: int = 4):
+    rows = [(a, b) for a in range(n) for b in range(n)]
+    if conv:
+        return {
+            "prompt": [[{"role": "user", "content": f"{a}+{b}="}] for a, b in rows],
+            "completion": [[{"role": "assistant", "content": str(a + b)}] for a, b in rows],
+            "solution": [str(a + b) for a, b in rows],
+        }
+    return {
+        "prompt": [f"{a}+{b}=" for a, b in rows],
+        "completion": [str(a + b) for a, b in rows],
+        "solution": [str(a + b) for a, b in rows],
+    }
+
+
+def _grpo(tmp_path, callbacks, **over):
+    from trl import GRPOConfig, GRPOTrainer
+
+    model, tok = _tiny()
+    ds = Dataset.from_dict({k: v for k, v in _sums().items() if k != "completion"})
+    kw = dict(
+        output_dir=str(tmp_path),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=6,
+        learning_rate=3e-3,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        seed=0,
+        per_device_eval_batch_size=4,
+        bf16=False,  # TRL's configs default to bf16 (autocast on the CPU too)
+    )
+    kw.update(over)
+    tr = GRPOTrainer(
+        model=model,
+        reward_funcs=[digit_reward],
+        args=GRPOConfig(**kw),
+        train_dataset=ds,
+        processing_class=tok,
+        callbacks=callbacks,
+    )
+    tr.train()
+    return tr
+
+
+def _sft(tmp_path, callbacks, conv=False, **over):
+    from trl import SFTConfig, SFTTrainer
+
+    model, tok = _tiny(chat=conv)
+    ds = Dataset.from_dict({k: v for k, v in _sums(conv).items() if k != "solution"})
+    kw = dict(
+        output_dir=str(tmp_path),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        learning_rate=3e-3,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        seed=0,
+        per_device_eval_batch_size=4,
+        bf16=False,  # TRL's configs default to bf16 (autocast on the CPU too)
+    )
+    kw.update(over)
+    tr = SFTTrainer(
+        model=model,
+        args=SFTConfig(**kw),
+        train_dataset=ds,
+        processing_class=tok,
+        callbacks=callbacks,
+    )
+    tr.train()
+    return tr
+
+
+def _logged(tr, key):
+    return [(h["step"], h[key]) for h in tr.state.log_history if key in h]
+
+
+def _same_trajectory(a, b):
+    la, lb = _logged(a, "loss"), _logged(b, "loss")
+    assert la and la == lb, (la, lb)
+    for (n, p), (_, q) in zip(a.model.named_parameters(), b.model.named_parameters()):
+        assert torch.equal(p, q), n
+
+
+def _experts(conv=False, n=3):
+    d = _sums(conv, n)
+    return [dict(zip(d, v)) for v in zip(*d.values())]
+
+
+def _prompts(conv=False, n=3):
+    return [{"prompt": e["prompt"], "solution": e["solution"]} for e in _experts(conv, n)]
+
+
+# ------------------------------------------------------------------------------
+
+
+def test_grpo_logs_sft_loss_and_keeps_the_trajectory(tmp_path):
+    cb = CouplingCallback(
+        sft_eval_dataset=Dataset.from_list(_experts()),
+        reward_funcs=[digit_reward, exact_reward],
+        eval_prompts=_prompts(),
+        eval_steps=1,
+        num_samples=3,
+        max_new_tokens=4,
+        grad_cosine=True,
+        c1_beta=[0.5, 1.0],
+    )
+    a = _grpo(tmp_path / "a", [cb])
+    b = _grpo(tmp_path / "b", None)
+    _same_trajectory(a, b)
+    sft = _logged(a, "coupling/sft_loss")
+    assert [s for s, _ in sft] == [0, 1, 2, 3]
+    assert all(v > 0 for _, v in sft)
+    assert sft[-1][1] != sft[0][1]  # the policy moved, and the callback saw it
+    seq = dict(_logged(a, "coupling/sft_nll_seq"))
+    assert all(seq[s] > v for s, v in sft)  # per response > per token (>= 2 tokens each)
+    cos = [v for _, v in _logged(a, "coupling/grad_cosine")]
+    assert len(cos) == 4 and all(-1.0 <= v <= 1.0 for v in cos), cos
+    r = _logged(a, "coupling/reward")
+    assert len(r) == 4 and all(0.0 <= v <= 2.0 for _, v in r)
+    # C1 at the start only; the expert earns both rewards (all digits, right answers)
+    assert _logged(a, "coupling/expert_reward") == [(0, 2.0)]
+    for beta in (0.5, 1.0):
+        c1 = _logged(a, f"coupling/c1@beta={beta:g}")
+        assert [s for s, _ in c1] == [0]
+        # log-mean-exp lies between the mean and the max of r / beta (Jensen), and
+        # no sample can beat the expert's 2.0: (E r - 2) / beta <= C1 <= 0
+        assert (r[0][1] - 2.0) / beta - 1e-9 <= c1[0][1] <= 1e-9
+    # the trainer's own logs are all still there, one per step
+    assert len(_logged(a, "loss")) == 3
+
+
+def test_sft_trainer_logs_reward_and_keeps_the_trajectory(tmp_path):
+    cb = CouplingCallback(
+        reward_funcs=accuracy_reward,
+        eval_prompts=Dataset.from_list(_prompts()),
+        eval_steps=2,
+        num_samples=2,
+        max_new_tokens=4,
+    )
+    a = _sft(tmp_path / "a", [cb], max_steps=4)
+    b = _sft(tmp_path / "b", None, max_steps=4)
+    _same_trajectory(a, b)
+    r = _logged(a, "coupling/reward")
+    assert [s for s, _ in r] == [0, 2, 4]
+    assert all(0.0 <= v <= 1.0 for _, v in r)
+    assert len(_logged(a, "coupling/reward_std")) == 3
+    assert not _logged(a, "coupling/sft_loss")
+
+
+def test_conversational_data_goes_through_the_chat_template(tmp_path):
+    from postcouple.train.common import token_logprobs
+
+    messages = [
+        {
+            "messages": [
+                {"role": "user", "content": e["prompt"]},
+                {"role": "assistant", "content": e["completion"]},
+            ]
+        }
+        for e in _experts()
+    ]
+    cb = CouplingCallback(
+        sft_eval_dataset=messages,
+        reward_funcs=accuracy_reward,
+        eval_prompts=_prompts(conv=True),
+        eval_steps=1,
+        num_samples=2,
+        max_new_tokens=4,
+    )
+    calls = []
+
+    def spy(completions, solution, **kw):
+        calls.append((completions, kw["prompts"]))
+        return accuracy_reward(completions, solution)
+
+    cb._funcs = [spy]  # same checks, and we see what the reward function receives
+    a = _sft(tmp_path / "a", [cb], conv=True, max_steps=2)
+    assert len(_logged(a, "coupling/reward")) == 3
+    # completions arrive as TRL's conversational completions
+    comps, prompts = calls[0]
+    assert comps[0][0]["role"] == "assistant" and isinstance(comps[0][0]["content"], str)
+    assert prompts[0] == [{"role": "user", "content": "0+0="}]
+    # oracle for the step-0 SFT loss: the starting model on the template text
+    model, tok = _tiny(chat=True)
+    model.eval()
+    tot, ntok, seqs = 0.0, 0, []
+    for e, m in zip(_experts(), messages):
+        p = f"<user>{e['prompt']}\n<assistant>"  # the template, written out
+        full = p + e["completion"] + "\n"
+        assert full == tok.apply_chat_template(m["messages"], tokenize=False)
+        ids = torch.tensor([tok(full, add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            lp = token_logprobs(model(input_ids=ids).logits[:, :-1], ids[:, 1:])[0]
+        nll = -lp[len(p) - 1 :]  # response tokens: the answer and the newline
+        tot, ntok = tot + float(nll.sum()), ntok + len(nll)
+        seqs.append(float(nll.sum()))
+    step0 = dict(_logged(a, "coupling/sft_loss"))[0]
+    assert step0 == pytest.approx(tot / ntok, rel=1e-5)
+    assert dict(_logged(a, "coupling/sft_nll_seq"))[0] == pytest.approx(
+        sum(seqs) / len(seqs), rel=1e-5
+    )
+
+
+def test_plain_and_conversational_expert_formats_agree(tmp_path):
+    """prompt/completion (conversational) and messages give the same SFT loss."""
+    exp = _experts(conv=True)
+    msgs = [{"messages": e["prompt"] + e["completion"]} for e in exp]
+    vals = []
+    for data in (exp, msgs):
+        cb = CouplingCallback(sft_eval_dataset=data, eval_steps=10)
+        tr = _sft(tmp_path / str(len(vals)), [cb], conv=True, max_steps=1)
+        vals.append(_logged(tr, "coupling/sft_loss")[0][1])
+    assert vals[0] == vals[1]
+
+
+def test_bf16_and_gradient_checkpointing(tmp_path):
+    cb = CouplingCallback(
+        sft_eval_dataset=_experts(),
+        reward_funcs=digit_reward,
+        eval_prompts=_prompts(),
+        eval_steps=1,
+        num_samples=2,
+        max_new_tokens=4,
+        grad_cosine=True,
+    )
+    over = dict(bf16=True, gradient_checkpointing=True, max_steps=2)
+    a = _grpo(tmp_path / "a", [cb], **over)
+    b = _grpo(tmp_path / "b", None, **over)
+    _same_trajectory(a, b)
+    assert len(_logged(a, "coupling/sft_loss")) == 3
+    assert all(-1 <= v <= 1 for _, v in _logged(a, "coupling/grad_cosine"))
+
+
+def test_bad_arguments():
+    ok = dict(reward_funcs=accuracy_reward, eval_prompts=_prompts())
+    with pytest.raises(ValueError, match="nothing to measure"):
+        CouplingCallback()
+    with pytest.raises(ValueError, match="go together"):
+        CouplingCallback(reward_funcs=accuracy_reward)
+    with pytest.raises(ValueError, match="eval_steps"):
+        CouplingCallback(eval_steps=0, **ok)
+    with pytest.raises(ValueError, match="temperature"):
+        CouplingCallback(temperature=0.0, **ok)
+    with pytest.raises(TypeError, match="reward_funcs"):
+        CouplingCallback(reward_funcs=["Qwen/reward-model"], eval_prompts=_prompts())
+    with pytest.raises(ValueError, match="'prompt' and 'completion'"):
+        CouplingCallback(sft_eval_dataset=[{"text": "hello"}])
+    with pytest.raises(TypeError, match="must both be strings"):
+        CouplingCallback(
+            sft_eval_dataset=[
+                {"prompt": "a", "completion": [{"role": "assistant", "content": "b"}]}
+            ]
+        )
+    with pytest.raises(ValueError, match="assistant turn"):
+        CouplingCallback(sft_eval_dataset=[{"messages": [{"role": "assistant", "content": "b"}]}])
+    with pytest.raises(ValueError, match="no 'prompt'"):
+        CouplingCallback(reward_funcs=accuracy_reward, eval_prompts=[{"question": "1+1"}])
+    with pytest.raises(ValueError, match="empty"):
+        CouplingCallback(sft_eval_dataset=[])
+    with pytest.raises(ValueError, match="grad_cosine needs"):
+        CouplingCallback(grad_cosine=True, **ok)
+    with pytest.raises(ValueError, match="c1_beta needs"):
+        CouplingCallback(c1_beta=0.5, **ok)
+    with pytest.raises(ValueError, match="c1_beta"):
+        CouplingCallback(sft_eval_dataset=_experts(), c1_beta=-1.0, **ok)
+    with pytest.raises(TypeError, match="sft_eval_dataset"):
+        CouplingCallback(sft_eval_dataset="data.jsonl")
+
+
+def test_conversational_data_needs_a_chat_template(tmp_path):
+    cb = CouplingCallback(sft_eval_dataset=_experts(conv=True), eval_steps=10)
+    with pytest.raises(ValueError, match="chat template"):
+        _grpo(tmp_path, [cb], max_steps=1)
+
+
+def test_the_package_does_not_import_transformers():
+    code = (
+        "import sys, postcouple, postcouple.integrations, postcouple.rewards.trl\n"
+        "bad = [m for m in ('torch', 'transformers', 'trl') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
