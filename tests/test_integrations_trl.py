@@ -215,21 +215,20 @@ def test_conversational_data_goes_through_the_chat_template(tmp_path):
         }
         for e in _experts()
     ]
-    cb = CouplingCallback(
-        sft_eval_dataset=messages,
-        reward_funcs=accuracy_reward,
-        eval_prompts=_prompts(conv=True),
-        eval_steps=1,
-        num_samples=2,
-        max_new_tokens=4,
-    )
     calls = []
 
     def spy(completions, solution, **kw):
         calls.append((completions, kw["prompts"]))
         return accuracy_reward(completions, solution)
 
-    cb._funcs = [spy]  # same checks, and we see what the reward function receives
+    cb = CouplingCallback(
+        sft_eval_dataset=messages,
+        reward_funcs=spy,
+        eval_prompts=_prompts(conv=True),
+        eval_steps=1,
+        num_samples=2,
+        max_new_tokens=4,
+    )
     a = _sft(tmp_path / "a", [cb], conv=True, max_steps=2)
     assert len(_logged(a, "coupling/reward")) == 3
     # completions arrive as TRL's conversational completions
@@ -285,6 +284,41 @@ def test_bf16_and_gradient_checkpointing(tmp_path):
     _same_trajectory(a, b)
     assert len(_logged(a, "coupling/sft_loss")) == 3
     assert all(-1 <= v <= 1 for _, v in _logged(a, "coupling/grad_cosine"))
+
+
+def test_state_is_restored_around_an_evaluation(tmp_path):
+    """Mid-accumulation gradients, train mode and every RNG survive an evaluation."""
+    import random
+
+    import numpy as np
+    from trl import SFTConfig, SFTTrainer
+
+    model, tok = _tiny()
+    ds = Dataset.from_dict({k: v for k, v in _sums().items() if k != "solution"})
+    args = SFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], bf16=False, seed=0)
+    tr = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
+    cb = CouplingCallback(
+        sft_eval_dataset=_experts(),
+        reward_funcs=digit_reward,
+        eval_prompts=_prompts(),
+        num_samples=2,
+        max_new_tokens=4,
+        grad_cosine=True,
+    )
+    cb.trainer = tr  # not attached: called by hand
+    grads = [torch.randn_like(p) for p in model.parameters()]
+    for p, g in zip(model.parameters(), grads):
+        p.grad = g.clone()
+    model.train()
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    before = (random.random(), np.random.rand(), torch.rand(1))
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    cb.on_train_begin(tr.args, tr.state, tr.control, processing_class=tok)
+    assert (random.random(), np.random.rand(), torch.rand(1)) == before
+    assert model.training
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads))
+    logged = tr.state.log_history[-1]
+    assert {"coupling/sft_loss", "coupling/reward", "coupling/grad_cosine"} <= set(logged)
 
 
 def test_bad_arguments():

@@ -67,11 +67,9 @@ Example:
 from __future__ import annotations
 
 import math
-import random
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -79,319 +77,31 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from postcouple.coupling.diagnostics import c1_from_rewards
-from postcouple.train.common import token_logprobs
+from postcouple.integrations._hf import (
+    NOT_EXTRA,
+    Samples,
+    all_reduce,
+    as_rows,
+    encode_expert,
+    encode_prompt,
+    flat_grad,
+    gather,
+    is_messages,
+    logprob_backward,
+    merge,
+    model_device,
+    nll_sums,
+    noop,
+    parse_expert,
+    rank_world,
+    restore_rng,
+    sample,
+    save_rng,
+    seed_all,
+    shard,
+)
 
 __all__ = ["CouplingCallback"]
-
-_NOT_EXTRA = ("prompt", "completion", "completion_ids", "messages")
-
-
-# -- data: TRL's formats -> token ids ---------------------------------------------
-
-
-def _is_messages(x: Any) -> bool:
-    return (
-        isinstance(x, list)
-        and len(x) > 0
-        and all(isinstance(m, dict) and "role" in m and "content" in m for m in x)
-    )
-
-
-def _rows(ds: Any, what: str) -> list[dict]:
-    """A ``datasets.Dataset`` or a sequence of dicts, as a list of dicts."""
-    if isinstance(ds, (str, bytes, dict)):
-        raise TypeError(
-            f"{what}: expected a datasets.Dataset or a list of dicts, got {type(ds).__name__}"
-        )
-    try:
-        rows = [dict(r) for r in ds]
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{what}: expected a datasets.Dataset or a list of dicts ({e})") from None
-    if not rows:
-        raise ValueError(f"{what} is empty")
-    return rows
-
-
-@dataclass
-class _Expert:
-    prompt: Any  # str or list of messages
-    completion: Any  # str or list of messages
-    extra: dict  # the other columns (what reward functions read)
-
-
-def _expert(row: dict, i: int) -> _Expert:
-    extra = {k: v for k, v in row.items() if k not in _NOT_EXTRA}
-    if "prompt" in row and "completion" in row:
-        p, c = row["prompt"], row["completion"]
-        if isinstance(p, str) and isinstance(c, str):
-            return _Expert(p, c, extra)
-        if _is_messages(p) and _is_messages(c):
-            return _Expert(p, c, extra)
-        raise TypeError(
-            f"sft_eval_dataset[{i}]: 'prompt' and 'completion' must both be strings or both "
-            "lists of {'role', 'content'} messages"
-        )
-    if "messages" in row:
-        m = row["messages"]
-        if not _is_messages(m):
-            raise TypeError(
-                f"sft_eval_dataset[{i}]['messages']: expected a list of {{'role', 'content'}} dicts"
-            )
-        last = max((j for j, x in enumerate(m) if x["role"] == "assistant"), default=-1)
-        if last <= 0:
-            raise ValueError(
-                f"sft_eval_dataset[{i}]['messages']: needs an assistant turn after at least one other message"
-            )
-        return _Expert(m[:last], m[last:], extra)
-    raise ValueError(
-        f"sft_eval_dataset[{i}]: expected 'prompt' and 'completion' columns, or 'messages'; "
-        f"got {sorted(row)}"
-    )
-
-
-def _template(tok: Any, messages: list, generation_prompt: bool) -> str:
-    if not getattr(tok, "chat_template", None):
-        raise ValueError(
-            "conversational data needs a tokenizer with a chat template "
-            "(processing_class.chat_template is not set)"
-        )
-    return tok.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=generation_prompt
-    )
-
-
-def _ids(tok: Any, text: str, special: bool) -> list[int]:
-    return list(getattr(tok, "tokenizer", tok)(text, add_special_tokens=special)["input_ids"])
-
-
-def _encode_prompt(tok: Any, prompt: Any) -> list[int]:
-    """Prompt ids as GRPOTrainer makes them (chat template for messages)."""
-    if _is_messages(prompt):
-        return _ids(tok, _template(tok, prompt, True), False)
-    if isinstance(prompt, str):
-        return _ids(tok, prompt, True)
-    raise TypeError(f"prompt: expected a string or a list of messages, got {type(prompt).__name__}")
-
-
-def _encode_expert(tok: Any, e: _Expert, eos: int, max_length: int | None) -> tuple[list[int], int]:
-    """``prompt + completion`` ids and the prompt's length, as SFTTrainer makes them."""
-    if isinstance(e.prompt, str):
-        p = _ids(tok, e.prompt, True)
-        full = _ids(tok, e.prompt + e.completion, True)
-        if not full or full[-1] != eos:
-            full.append(eos)
-    else:
-        p = _ids(tok, _template(tok, e.prompt, True), False)
-        full = _ids(tok, _template(tok, e.prompt + e.completion, False), False)
-    n = 0  # the response starts where the two tokenizations diverge (TRL's common prefix)
-    while n < min(len(p), len(full)) and p[n] == full[n]:
-        n += 1
-    if max_length is not None:
-        full = full[:max_length]
-    return full, min(n, len(full))
-
-
-# -- processes ------------------------------------------------------------------------
-
-
-def _rank_world() -> tuple[int, int]:
-    d = torch.distributed
-    if d.is_available() and d.is_initialized():
-        return d.get_rank(), d.get_world_size()
-    return 0, 1
-
-
-def _gather(obj: Any) -> list[Any]:
-    """``obj`` from every rank, in rank order (a collective: every rank calls it)."""
-    rank, world = _rank_world()
-    if world == 1:
-        return [obj]
-    out: list[Any] = [None] * world
-    torch.distributed.all_gather_object(out, obj)
-    return out
-
-
-def _shard(n: int) -> tuple[list[int], list[bool]]:
-    """This rank's indices (every world-th), padded to ceil(n / world) with repeats
-    marked ``False`` so that every rank runs the same number of forwards."""
-    rank, world = _rank_world()
-    idx = list(range(rank, n, world))
-    per = -(-n // world)
-    keep = [True] * len(idx) + [False] * (per - len(idx))
-    idx += [rank % n] * (per - len(idx))
-    return idx, keep
-
-
-def _merge(parts: list[list[tuple[int, Any]]], n: int) -> list[Any]:
-    out: list[Any] = [None] * n
-    for part in parts:
-        for i, v in part:
-            out[i] = v
-    return out
-
-
-# -- model work ---------------------------------------------------------------------
-
-
-def _device(model: Any) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _right_pad(seqs: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-    T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), pad, dtype=torch.long)
-    att = torch.zeros((len(seqs), T), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        att[i, : len(s)] = 1
-    return ids.to(device), att.to(device)
-
-
-def _nll_sums(
-    model: Any,
-    seqs: list[list[int]],
-    plens: list[int],
-    pad: int,
-    bs: int,
-    weights: list[bool] | None = None,
-) -> tuple[list[float], list[int]]:
-    """Summed NLL of each sequence's response tokens, and their count. With
-    ``weights``, also accumulates grad of sum(weight * NLL) into ``.grad``."""
-    backward = weights is not None
-    dev = _device(model)
-    sums: list[float] = []
-    counts: list[int] = []
-    for i in range(0, len(seqs), bs):
-        chunk, pl = seqs[i : i + bs], plens[i : i + bs]
-        ids, att = _right_pad(chunk, pad, dev)  # (B, T)
-        with torch.set_grad_enabled(backward):
-            logits = model(input_ids=ids, attention_mask=att, use_cache=False).logits
-            tgt = ids[:, 1:]  # (B, T-1)
-            pos = torch.arange(1, ids.shape[1], device=dev).unsqueeze(0)  # (1, T-1)
-            lens = att.sum(1, keepdim=True)  # (B, 1)
-            start = torch.tensor(pl, device=dev).unsqueeze(1)  # (B, 1)
-            mask = ((pos >= start) & (pos < lens)).float()  # (B, T-1) response tokens
-            nll = -token_logprobs(logits[:, :-1], tgt) * mask  # (B, T-1)
-            if backward:
-                w = torch.tensor(weights[i : i + bs], dtype=torch.float32, device=dev)
-                (nll.sum(1) * w).sum().backward()
-        sums += nll.detach().sum(1).tolist()
-        counts += mask.sum(1).long().tolist()
-    return sums, counts
-
-
-@dataclass
-class _Samples:
-    prompt_ids: torch.Tensor  # (B, P) left-padded, B = prompts * n
-    prompt_att: torch.Tensor  # (B, P)
-    completion_ids: torch.Tensor  # (B, C) pad after the first eos
-    completion_mask: torch.Tensor  # (B, C) 1 up to and including the first eos
-    texts: list[str]  # (B,)
-
-
-@torch.no_grad()
-def _sample(
-    model: Any,
-    tok: Any,
-    prompts: list[list[int]],
-    n: int,
-    max_new_tokens: int,
-    temperature: float,
-    pad: int,
-    eos: list[int],
-    synced: bool,
-) -> _Samples:
-    dev = _device(model)
-    P = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), P), pad, dtype=torch.long)
-    att = torch.zeros((len(prompts), P), dtype=torch.long)
-    for i, p in enumerate(prompts):  # left padding
-        ids[i, P - len(p) :] = torch.tensor(p, dtype=torch.long)
-        att[i, P - len(p) :] = 1
-    ids = ids.repeat_interleave(n, 0).to(dev)  # (B, P)
-    att = att.repeat_interleave(n, 0).to(dev)
-    out = model.generate(
-        input_ids=ids,
-        attention_mask=att,
-        do_sample=True,
-        temperature=temperature,
-        top_k=0,  # no truncation (a model's generation config may set one)
-        top_p=1.0,
-        max_new_tokens=max_new_tokens,
-        pad_token_id=pad,
-        eos_token_id=eos,
-        use_cache=True,
-        synced_gpus=synced,
-    )
-    comp = out[:, P:]  # (B, C)
-    C = comp.shape[1]
-    is_eos = torch.isin(comp, torch.tensor(eos, device=comp.device))
-    first = torch.where(is_eos.any(1), is_eos.float().argmax(1), torch.full_like(comp[:, 0], C))
-    mask = (torch.arange(C, device=comp.device).unsqueeze(0) <= first.unsqueeze(1)).long()
-    comp = torch.where(mask.bool(), comp, torch.full_like(comp, pad))
-    text_ids = comp.masked_fill(is_eos, pad)
-    texts = getattr(tok, "tokenizer", tok).batch_decode(text_ids, skip_special_tokens=True)
-    return _Samples(ids, att, comp, mask, texts)
-
-
-def _logprob_backward(
-    model: Any, s: _Samples, weights: torch.Tensor, temperature: float, bs: int
-) -> None:
-    """Accumulates grad of sum(weights * log pi(completion token)) into ``.grad``."""
-    P = s.prompt_ids.shape[1]
-    for i in range(0, len(s.texts), bs):
-        sl = slice(i, i + bs)
-        ids = torch.cat([s.prompt_ids[sl], s.completion_ids[sl]], 1)  # (b, P+C)
-        att = torch.cat([s.prompt_att[sl], s.completion_mask[sl]], 1)
-        pos = (att.cumsum(1) - 1).clamp(min=0)
-        logits = model(input_ids=ids, attention_mask=att, position_ids=pos, use_cache=False).logits
-        lp = token_logprobs(logits[:, P - 1 : -1] / temperature, s.completion_ids[sl])  # (b, C)
-        (lp * weights[sl] * s.completion_mask[sl]).sum().backward()
-
-
-def _flat_grad(params: list[torch.Tensor]) -> torch.Tensor:
-    return torch.cat(
-        [(p.grad if p.grad is not None else torch.zeros_like(p)).flatten().float() for p in params]
-    )
-
-
-def _all_reduce(x: torch.Tensor) -> torch.Tensor:
-    if _rank_world()[1] > 1:
-        torch.distributed.all_reduce(x)
-    return x
-
-
-# -- RNG ------------------------------------------------------------------------------
-
-
-def _save_rng() -> dict[str, Any]:
-    st: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        st["cuda"] = torch.cuda.get_rng_state_all()
-    return st
-
-
-def _restore_rng(st: dict[str, Any]) -> None:
-    random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
-    torch.set_rng_state(st["torch"])
-    if "cuda" in st:
-        torch.cuda.set_rng_state_all(st["cuda"])
-
-
-def _seed_all(seed: int, step: int, rank: int) -> None:
-    s = int(np.random.SeedSequence([seed & 0xFFFFFFFF, step, rank]).generate_state(1)[0])
-    random.seed(s)
-    np.random.seed(s)
-    torch.manual_seed(s)  # seeds every CUDA device too
-
-
-def _noop(*args: Any, **kwargs: Any) -> None:
-    return None
 
 
 # -- the callback ----------------------------------------------------------------------
@@ -481,7 +191,8 @@ class CouplingCallback(TrainerCallback):
         self._experts = None
         if sft_eval_dataset is not None:
             self._experts = [
-                _expert(r, i) for i, r in enumerate(_rows(sft_eval_dataset, "sft_eval_dataset"))
+                parse_expert(r, i)
+                for i, r in enumerate(as_rows(sft_eval_dataset, "sft_eval_dataset"))
             ]
 
         if reward_funcs is not None and callable(reward_funcs):
@@ -496,7 +207,7 @@ class CouplingCallback(TrainerCallback):
             self._funcs.append(f)
         self._prompts = None
         if eval_prompts is not None:
-            self._prompts = _rows(eval_prompts, "eval_prompts")
+            self._prompts = as_rows(eval_prompts, "eval_prompts")
             for i, r in enumerate(self._prompts):
                 if "prompt" not in r:
                     raise ValueError(f"eval_prompts[{i}]: no 'prompt' column (got {sorted(r)})")
@@ -583,11 +294,11 @@ class CouplingCallback(TrainerCallback):
         self._bs = max(1, int(getattr(args, "per_device_eval_batch_size", 8) or 8))
         if self._experts is not None:
             max_len = getattr(args, "max_length", None)
-            enc = [_encode_expert(tok, e, eos_ids[0], max_len) for e in self._experts]
+            enc = [encode_expert(tok, e, eos_ids[0], max_len) for e in self._experts]
             self._sft_ids = [s for s, _ in enc]
             self._sft_plens = [p for _, p in enc]
         if self._prompts is not None:
-            self._prompt_ids = [_encode_prompt(tok, r["prompt"]) for r in self._prompts]
+            self._prompt_ids = [encode_prompt(tok, r["prompt"]) for r in self._prompts]
 
     # -- evaluation ----------------------------------------------------------------------
 
@@ -599,12 +310,12 @@ class CouplingCallback(TrainerCallback):
         tr = self.trainer
         model = tr.model
         was_training = model.training
-        rng = _save_rng()
+        rng = save_rng()
         params = [p for p in model.parameters() if p.requires_grad]
         grads = [p.grad for p in params]
         try:
             model.eval()
-            _seed_all(args.seed, step, _rank_world()[0])
+            seed_all(args.seed, step, rank_world()[0])
             for p in params:
                 p.grad = None
             metrics = self._measure(model, state, c1, params)
@@ -612,7 +323,7 @@ class CouplingCallback(TrainerCallback):
             for p, g in zip(params, grads):
                 p.grad = g
             model.train(was_training)
-            _restore_rng(rng)
+            restore_rng(rng)
         # the base Trainer.log: log_history + every report_to callback, without
         # flushing a subclass's own metric buffers (GRPOTrainer.log would). Its
         # on_log clears control.should_log, which would drop the trainer's own log
@@ -627,8 +338,8 @@ class CouplingCallback(TrainerCallback):
         out: dict[str, float] = {}
         g_sft = None
         if self._experts is not None:
-            idx, keep = _shard(len(self._experts))
-            sums, counts = _nll_sums(
+            idx, keep = shard(len(self._experts))
+            sums, counts = nll_sums(
                 model,
                 [self._sft_ids[i] for i in idx],
                 [self._sft_plens[i] for i in idx],
@@ -637,13 +348,13 @@ class CouplingCallback(TrainerCallback):
                 weights=[float(k) for k in keep] if self.grad_cosine else None,
             )
             part = [(i, (s, c)) for i, k, s, c in zip(idx, keep, sums, counts) if k]
-            per = _merge(_gather(part), len(self._experts))
+            per = merge(gather(part), len(self._experts))
             ntok = sum(c for _, c in per)
             out["coupling/sft_loss"] = sum(s for s, _ in per) / max(ntok, 1)
             seq = [s for s, c in per if c > 0]
             out["coupling/sft_nll_seq"] = float(np.mean(seq)) if seq else float("nan")
             if self.grad_cosine:  # grad of the token-mean NLL over all ranks' examples
-                g_sft = _all_reduce(_flat_grad(params)) / max(ntok, 1)
+                g_sft = all_reduce(flat_grad(params)) / max(ntok, 1)
                 for p in params:
                     p.grad = None
         if self._prompts is not None:
@@ -654,13 +365,13 @@ class CouplingCallback(TrainerCallback):
         self, model: Any, state: Any, c1: bool, params: list, g_sft: torch.Tensor | None
     ) -> dict[str, float]:
         n, tr = self.num_samples, self.trainer
-        idx, keep = _shard(len(self._prompts))
+        idx, keep = shard(len(self._prompts))
         synced = bool(getattr(tr, "is_fsdp_enabled", False)) or _zero3(tr)
         per_func: list[np.ndarray] = []  # (b * n, F) per chunk
-        samples: list[_Samples] = []
+        samples: list[Samples] = []
         for i in range(0, len(idx), self._bs):
             chunk = idx[i : i + self._bs]
-            s = _sample(
+            s = sample(
                 model,
                 self._tok,
                 [self._prompt_ids[j] for j in chunk],
@@ -672,7 +383,7 @@ class CouplingCallback(TrainerCallback):
                 synced,
             )
             rows = [self._prompts[j] for j in chunk for _ in range(n)]
-            conv = [_is_messages(r["prompt"]) for r in rows]
+            conv = [is_messages(r["prompt"]) for r in rows]
             comps = [
                 [{"role": "assistant", "content": t}] if c else t for t, c in zip(s.texts, conv)
             ]
@@ -684,7 +395,7 @@ class CouplingCallback(TrainerCallback):
             samples.append(s)
         R = np.concatenate(per_func, 0).reshape(len(idx), n, len(self._funcs))  # (p, n, F)
         part = [(j, R[k]) for k, (j, kp) in enumerate(zip(idx, keep)) if kp]
-        allR = np.stack(_merge(_gather(part), len(self._prompts)))  # (P, n, F)
+        allR = np.stack(merge(gather(part), len(self._prompts)))  # (P, n, F)
         unscorable = np.isnan(allR).all(-1)  # (P, n)
         total = np.where(unscorable, np.nan, np.nansum(allR, -1))  # (P, n) TRL's summed reward
         out: dict[str, float] = {}
@@ -704,9 +415,9 @@ class CouplingCallback(TrainerCallback):
 
     def _score(self, rows: list[dict], comps: list, comp_ids: list, state: Any) -> np.ndarray:
         """Every reward function on one batch, called as GRPOTrainer calls it: (B, F)."""
-        keys = [k for k in rows[0] if k not in _NOT_EXTRA]
+        keys = [k for k in rows[0] if k not in NOT_EXTRA]
         kw = {k: [r.get(k) for r in rows] for k in keys}
-        kw.update(trainer_state=state, log_extra=_noop, log_metric=_noop)
+        kw.update(trainer_state=state, log_extra=noop, log_metric=noop)
         prompts = [r["prompt"] for r in rows]
         out = np.full((len(rows), len(self._funcs)), np.nan)
         for f, (fn, name) in enumerate(zip(self._funcs, _names(self._funcs))):
@@ -722,7 +433,7 @@ class CouplingCallback(TrainerCallback):
     def _grad_cosine(
         self,
         model: Any,
-        samples: list[_Samples],
+        samples: list[Samples],
         R: np.ndarray,
         keep: list[bool],
         g_sft: torch.Tensor,
@@ -739,7 +450,7 @@ class CouplingCallback(TrainerCallback):
             (r - mean) / (np.nan_to_num(std) + 1e-4)
         )  # (p, n) GRPO, 0 if unscorable
         adv[~np.asarray(keep)] = 0.0  # padding repeats carry no weight
-        dev = _device(model)
+        dev = model_device(model)
         tokens = 0.0
         k = 0
         with torch.enable_grad():
@@ -748,10 +459,10 @@ class CouplingCallback(TrainerCallback):
                 a = torch.tensor(adv[k : k + b].reshape(-1, 1), dtype=torch.float32, device=dev)
                 rows_kept = torch.tensor(np.repeat(keep[k : k + b], n), device=dev).unsqueeze(1)
                 tokens += float((s.completion_mask * rows_kept).sum())
-                _logprob_backward(model, s, -a, self.temperature, self._bs)  # grad of -A log pi
+                logprob_backward(model, s, -a, self.temperature, self._bs)  # grad of -A log pi
                 k += b
-        ntok = _all_reduce(torch.tensor([tokens], dtype=torch.float64, device=dev))
-        g_rl = _all_reduce(_flat_grad(params)) / max(float(ntok), 1.0)
+        ntok = all_reduce(torch.tensor([tokens], dtype=torch.float64, device=dev))
+        g_rl = all_reduce(flat_grad(params)) / max(float(ntok), 1.0)
         for p in params:
             p.grad = None
         ns, nr = float(g_sft.norm()), float(g_rl.norm())
@@ -764,7 +475,7 @@ class CouplingCallback(TrainerCallback):
 
     def _c1(self, total: np.ndarray, state: Any) -> dict[str, float]:
         """C1(beta) from the starting model's samples (summed rewards, (P, n))."""
-        idx, keep = _shard(len(self._experts))
+        idx, keep = shard(len(self._experts))
         mine_idx = [i for i, k in zip(idx, keep) if k]
         mine = [self._experts[i] for i in mine_idx]
         r = np.zeros((0,))
@@ -773,7 +484,7 @@ class CouplingCallback(TrainerCallback):
             rows = [{"prompt": e.prompt, **e.extra} for e in mine]
             R = self._score(rows, [e.completion for e in mine], comp_ids, state)
             r = np.where(np.isnan(R).all(-1), np.nan, np.nansum(R, -1))
-        er = np.concatenate([np.asarray(x) for x in _gather(r)])
+        er = np.concatenate([np.asarray(x) for x in gather(r)])
         expert = float(np.nanmean(er)) if (~np.isnan(er)).any() else float("nan")
         sampled = total[~np.isnan(total).any(1)]  # prompts with an unscorable sample are left out
         out: dict[str, float] = {"coupling/expert_reward": expert}
