@@ -7,7 +7,9 @@ callback must not change the trajectory (RNG, mode, gradients, log flags).
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -319,6 +321,90 @@ def test_state_is_restored_around_an_evaluation(tmp_path):
     assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads))
     logged = tr.state.log_history[-1]
     assert {"coupling/sft_loss", "coupling/reward", "coupling/grad_cosine"} <= set(logged)
+
+
+DDP_SCRIPT = r"""
+import json, os, sys
+import torch
+torch.set_num_threads(1)
+from datasets import Dataset
+from trl import GRPOConfig, GRPOTrainer
+from postcouple.integrations.trl import CouplingCallback
+from postcouple.models import load_model_and_tokenizer
+
+out = sys.argv[1]
+def digit_reward(completions, **kw):
+    return [sum(ch.isdigit() for ch in t) / max(len(t), 1) for t in completions]
+rows = [(a, b) for a in range(3) for b in range(3)]
+experts = [{"prompt": f"{a}+{b}=", "completion": str(a + b), "solution": str(a + b)} for a, b in rows]
+ds = Dataset.from_dict({"prompt": [e["prompt"] for e in experts] * 2, "solution": [e["solution"] for e in experts] * 2})
+res = {}
+for name in ("with", "without"):
+    model, tok = load_model_and_tokenizer("tiny", seed=0)
+    cb = CouplingCallback(sft_eval_dataset=experts, reward_funcs=digit_reward,
+        eval_prompts=[{"prompt": e["prompt"], "solution": e["solution"]} for e in experts[:5]],
+        eval_steps=1, num_samples=2, max_new_tokens=4, grad_cosine=True, c1_beta=1.0)
+    cfg = GRPOConfig(output_dir=out, max_steps=2, per_device_train_batch_size=4, num_generations=4,
+        max_completion_length=4, learning_rate=3e-3, logging_steps=1, report_to=[], use_cpu=True,
+        save_strategy="no", seed=0, per_device_eval_batch_size=3, bf16=False)
+    tr = GRPOTrainer(model=model, reward_funcs=[digit_reward], args=cfg, train_dataset=ds,
+                     processing_class=tok, callbacks=[cb] if name == "with" else None)
+    tr.train()
+    res[name] = {"world": tr.accelerator.num_processes, "log": tr.state.log_history,
+                 "params": [float(p.double().sum()) for p in tr.model.parameters()]}
+with open(os.path.join(out, f"log{os.environ.get('RANK', 0)}.json"), "w") as f:
+    json.dump(res, f)
+"""
+
+
+def _oracle_sft_loss(experts):
+    """Token-mean NLL of plain prompt/completion experts (+ EOS), one forward each."""
+    from postcouple.train.common import token_logprobs
+
+    model, tok = _tiny()
+    model.eval()
+    tot, ntok = 0.0, 0
+    for e in experts:
+        p = tok(e["prompt"])["input_ids"]
+        ids = torch.tensor([tok(e["prompt"] + e["completion"])["input_ids"] + [tok.eos_token_id]])
+        with torch.no_grad():
+            lp = token_logprobs(model(input_ids=ids).logits[:, :-1], ids[:, 1:])[0]
+        tot, ntok = tot - float(lp[len(p) - 1 :].sum()), ntok + len(lp) - len(p) + 1
+    return tot / ntok
+
+
+def test_two_processes_under_torchrun(tmp_path):
+    """2 CPU processes (gloo): every rank logs the same values, the sharded SFT
+    loss is the whole set's, nothing deadlocks, and the trajectory is unchanged."""
+    script = tmp_path / "run.py"
+    script.write_text(DDP_SCRIPT)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    cmd += ["--master_port", str(port), str(script), str(tmp_path)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    r0, r1 = (json.loads((tmp_path / f"log{r}.json").read_text()) for r in (0, 1))
+    assert r0["with"]["world"] == 2
+
+    def coupling(log):
+        return [{k: v for k, v in h.items() if k.startswith("coupling/")} for h in log]
+
+    c0, c1 = coupling(r0["with"]["log"]), coupling(r1["with"]["log"])
+    assert c0 == c1
+    sft = [h["coupling/sft_loss"] for h in c0 if "coupling/sft_loss" in h]
+    assert len(sft) == 3
+    rows = [(a, b) for a in range(3) for b in range(3)]
+    experts = [{"prompt": f"{a}+{b}=", "completion": str(a + b)} for a, b in rows]
+    assert sft[0] == pytest.approx(_oracle_sft_loss(experts), rel=1e-5)
+    assert sum("coupling/grad_cosine" in h for h in c0) == 3
+    assert sum("coupling/c1" in h for h in c0) == 1
+    for r in (r0, r1):
+        assert r["with"]["params"] == r["without"]["params"]
+        gn = [h["grad_norm"] for h in r["with"]["log"] if "grad_norm" in h]
+        assert gn and gn == [h["grad_norm"] for h in r["without"]["log"] if "grad_norm" in h]
 
 
 def test_bad_arguments():
