@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -449,6 +450,17 @@ def test_conversational_data_needs_a_chat_template(tmp_path):
         _grpo(tmp_path, [cb], max_steps=1)
 
 
+def test_doctests():
+    import doctest
+
+    from postcouple.integrations import _hf
+    from postcouple.integrations import trl as T
+
+    for mod in (T, _hf):
+        res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert res.attempted > 0 and res.failed == 0, (mod.__name__, res)
+
+
 def test_the_package_does_not_import_transformers():
     code = (
         "import sys, postcouple, postcouple.integrations, postcouple.rewards.trl\n"
@@ -456,3 +468,26 @@ def test_the_package_does_not_import_transformers():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+
+
+def test_the_example_runs(tmp_path, capsys):
+    """examples/trl_grpo_with_coupling.py end to end (SFT then GRPO), shortened."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "trl_grpo_with_coupling.py"
+    spec = importlib.util.spec_from_file_location("trl_grpo_with_coupling", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(
+        ["--sft-steps", "4", "--grpo-steps", "2", "--eval-steps", "2", "--num-eval", "4"]
+        + ["--out", str(tmp_path)]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[lines.index(next(x for x in lines if x.startswith("stage"))) + 1 :]
+    assert [x.split()[:2] for x in table] == [
+        ["sft", "0"], ["sft", "2"], ["sft", "4"], ["grpo", "0"], ["grpo", "2"]
+    ]  # fmt: skip
+    # reward and sft_nll_seq at every GRPO evaluation, c1 at the start (grad_cosine
+    # is left out where all rewards of the probe are equal, as after 4 SFT steps)
+    assert table[3][-12:].strip() and not table[4][-12:].strip()
+    assert all(len(x.split()) >= 4 for x in table[3:])

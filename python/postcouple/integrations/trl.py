@@ -50,7 +50,9 @@ Choices (each is TRL's where TRL has one):
   the callback is attached to (found on the call stack when training starts;
   set ``callback.trainer`` to choose it yourself), so the values reach
   ``state.log_history`` and every ``report_to`` integration, and subclasses'
-  metric buffers (GRPO's running means) are left alone.
+  metric buffers (GRPO's running means) are left alone. A value that cannot
+  be computed at a step (no scorable sample; grad_cosine when every reward of
+  the probe is equal, so grad L_RL = 0) is left out of that step's log.
 
 Example:
     >>> from postcouple.integrations.trl import CouplingCallback
@@ -319,6 +321,10 @@ class CouplingCallback(TrainerCallback):
             for p in params:
                 p.grad = None
             metrics = self._measure(model, state, c1, params)
+            # a value that cannot be computed (no scorable sample, all rewards of
+            # the probe equal) is left out rather than logged as NaN, which JSON
+            # loggers reject
+            metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
         finally:
             for p, g in zip(params, grads):
                 p.grad = g
