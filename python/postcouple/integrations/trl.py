@@ -132,7 +132,8 @@ class CouplingCallback(TrainerCallback):
             grad L_SFT (token-mean NLL of all of ``sft_eval_dataset``) and
             grad L_RL (the GRPO surrogate ``-sum(A * log pi) / tokens`` on the
             evaluation's samples, advantages ``(r - mean) / (std + 1e-4)`` per
-            prompt group, unscorable samples 0) at the current parameters.
+            prompt group, unscorable samples 0) at the current trainable
+            parameters (with PEFT: the adapter's).
             A negative value means an SFT step lowers the reward to first
             order, and an RL step raises the SFT loss. **Cost** per
             evaluation, on top of the metrics: one forward + backward over
