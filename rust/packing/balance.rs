@@ -27,13 +27,14 @@ impl FromStr for BalanceMethod {
     }
 }
 
-/// `k` partitions of the item indices (each sorted ascending) with near-equal sums.
+/// `k` partitions of the item indices (each sorted ascending, as int64 for
+/// the caller's arrays) with near-equal sums.
 pub fn balance(
     workloads: &[i64],
     k: usize,
     method: BalanceMethod,
     equal_size: bool,
-) -> Result<Vec<Vec<u32>>> {
+) -> Result<Vec<Vec<i64>>> {
     let n = workloads.len();
     if k == 0 {
         return Err(Error::value("k", "must be >= 1"));
@@ -50,17 +51,18 @@ pub fn balance(
             format!("equal_size needs k to divide the number of items ({n} items, k={k})"),
         ));
     }
-    if !equal_size && k > n {
-        // fewer items than partitions is allowed: some partitions are empty
-    }
-    let mut parts = match method {
+    // (fewer items than partitions is allowed: some partitions are then empty)
+    let parts = match method {
         BalanceMethod::KarmarkarKarp => kk(workloads, k, equal_size),
         BalanceMethod::Greedy => greedy(workloads, k, equal_size),
     };
-    for p in &mut parts {
-        p.sort_unstable();
-    }
-    Ok(parts)
+    Ok(parts
+        .into_iter()
+        .map(|mut p| {
+            p.sort_unstable();
+            p.into_iter().map(i64::from).collect()
+        })
+        .collect())
 }
 
 /// A partial solution of the largest differencing method: k subsets, sorted by
@@ -186,9 +188,9 @@ mod tests {
             for m in [BalanceMethod::KarmarkarKarp, BalanceMethod::Greedy] {
                 let parts = balance(&w, k, m, false).unwrap();
                 prop_assert_eq!(parts.len(), k);
-                let mut all: Vec<u32> = parts.concat();
+                let mut all: Vec<i64> = parts.concat();
                 all.sort_unstable();
-                prop_assert_eq!(all, (0..w.len() as u32).collect::<Vec<_>>());
+                prop_assert_eq!(all, (0..w.len() as i64).collect::<Vec<_>>());
             }
         }
     }
