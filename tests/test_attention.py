@@ -183,7 +183,10 @@ def test_packed_rows_need_varlen_attention_and_the_guard_says_so(attn):
     from postcouple.packing import collate_packed, pack
 
     model, _ = load_model_and_tokenizer(
-        "tiny", seed=0, tiny=TinySize(hidden_size=32, intermediate_size=64), attn_implementation=attn
+        "tiny",
+        seed=0,
+        tiny=TinySize(hidden_size=32, intermediate_size=64),
+        attn_implementation=attn,
     )
     seqs = [[5, 6, 7, 8, 9, 10], [11, 12, 13, 14], [15, 16, 17, 18, 19, 20, 21]]
     plens = [2, 1, 3]

@@ -652,8 +652,7 @@ def compute_advantages(
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise TypeError(
-            f"{estimator}: unexpected option(s) {', '.join(unknown)}; "
-            f"it takes {', '.join(allowed)}"
+            f"{estimator}: unexpected option(s) {', '.join(unknown)}; it takes {', '.join(allowed)}"
         )
     kw = {**allowed, **options}
     if estimator == "dr_grpo" and kw["scale"] != "none":

@@ -125,7 +125,10 @@ pub(crate) fn array<'py, T: Element, D: Dimension>(
             .unwrap_or_default();
         PyErr::from(Error::type_(
             name,
-            format!("expected a {ndim}-D {want} numpy array, got {}", type_name(x)),
+            format!(
+                "expected a {ndim}-D {want} numpy array, got {}",
+                type_name(x)
+            ),
         ))
     })?;
     let inner = a.readonly();
@@ -177,7 +180,10 @@ pub(crate) fn non_negative(name: &'static str, v: i64) -> PyResult<usize> {
 pub(crate) fn text(x: &Bound<'_, PyAny>, name: &'static str, i: Option<usize>) -> PyResult<String> {
     let s = x.cast::<PyString>().map_err(|_| {
         let at = i.map(|i| format!("[{i}]")).unwrap_or_default();
-        Error::type_(name, format!("{name}{at} must be str, got {}", type_name(x)))
+        Error::type_(
+            name,
+            format!("{name}{at} must be str, got {}", type_name(x)),
+        )
     })?;
     Ok(s.to_string_lossy().into_owned())
 }

@@ -76,7 +76,11 @@ fn collate<'py>(
         offset: ints(offset, "packing")?.slice().to_vec(),
         len: ints(len, "packing")?.slice().to_vec(),
     };
-    let (f, sp, pl) = (flat.slice(), seq_ptr.slice(), plen.as_ref().map(|p| p.slice()));
+    let (f, sp, pl) = (
+        flat.slice(),
+        seq_ptr.slice(),
+        plen.as_ref().map(|p| p.slice()),
+    );
     let c = super::detach(py, || core::collate(f, sp, pl, &packed))?;
     Ok((
         c.input_ids.into_pyarray(py),
