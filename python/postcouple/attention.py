@@ -56,7 +56,7 @@ _registered = False
 #: A packed row's plan: per bucket either ``(start, end)`` (one sequence, a
 #: slice) or ``(idx (n, W), keep (n, W), dst (sum L,))`` index tensors (several
 #: sequences of similar length in one batched call).
-Plan = list[list[Any]]
+Plan = list[tuple[Any, ...]]
 
 #: Sequences of one row whose lengths are within this factor of the bucket's
 #: longest share one sdpa call (padded up to it): fewer calls for many short

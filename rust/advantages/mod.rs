@@ -3,9 +3,9 @@
 //! Every function reads `f32` or `f64` ([`Real`]) and computes in `f64`, so a
 //! float32 batch is as accurate as the peers' float32 torch code or better.
 //!
-//! - [`groups`]: how samples form groups, and per-group statistics;
-//! - [`outcome`]: the sequence-level group estimators ([`GroupRule`], (B,));
-//! - [`token`]: (B, T) work: spreading, whitening, returns, GAE;
+//! - `groups.rs`: how samples form groups, and per-group statistics;
+//! - `outcome.rs`: the sequence-level group estimators ([`GroupRule`], (B,));
+//! - `token.rs`: (B, T) work: spreading, whitening, returns, GAE;
 //! - here: the option types and the registry of estimator names
 //!   ([`Estimator`], verl's `AdvantageEstimator` style) with
 //!   [`compute_advantages`], which maps a name to token-level advantages in

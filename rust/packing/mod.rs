@@ -23,8 +23,8 @@
 //! sums: Karmarkar-Karp largest differencing (the k-way generalisation used
 //! by verl's `seqlen_balancing.py`) or greedy longest-processing-time.
 //!
-//! Files: [`bins`] (packing), [`balance`](mod@balance) (partitions across
-//! ranks), [`collate`](mod@collate) (model inputs for each bin).
+//! Files: `bins.rs` (packing), `balance.rs` (partitions across ranks),
+//! `collate.rs` (model inputs for each bin).
 
 mod balance;
 mod bins;
