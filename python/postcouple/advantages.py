@@ -49,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -62,7 +63,6 @@ __all__ = [
     "ESTIMATORS",
     "ESTIMATOR_REGISTRY",
     "compute_advantages",
-    "dr_grpo",
     "gae",
     "gpg",
     "grpo",
@@ -552,36 +552,6 @@ def remax(token_level_rewards: Any, reward_baselines: Any, response_mask: Any) -
     return back(adv), back(ret)
 
 
-def dr_grpo(
-    rewards: Any,
-    *,
-    group_size: int | None = None,
-    index: Any = None,
-    scale: str = "none",
-    eps: float | None = None,
-    unbiased_std: bool | None = None,
-    singleton: str | None = None,
-    nan: str | None = None,
-    equal_groups: str | None = None,
-    compat: str | None = None,
-    parallel: bool | None = None,
-) -> Any:
-    """Dr. GRPO (arXiv 2503.20783): GRPO without the std division, ``r - mean_g``.
-
-    The same as ``grpo(..., scale="none")``; ``scale`` is accepted only as
-    ``"none"``, so a config cannot ask for Dr. GRPO with a std by mistake.
-
-    Example:
-        >>> dr_grpo(np.array([1.0, 0.0, 2.0, 2.0]), group_size=2)
-        array([ 0.5, -0.5,  0. ,  0. ])
-    """
-    if scale != "none":
-        raise ValueError(f"scale: dr_grpo is grpo with scale='none', got {scale!r}")
-    return grpo(rewards, group_size=group_size, index=index, scale="none", eps=eps,
-                unbiased_std=unbiased_std, singleton=singleton, nan=nan,
-                equal_groups=equal_groups, compat=compat, parallel=parallel)  # fmt: skip
-
-
 #: The registry: estimator name -> the function that computes it on its own
 #: terms (verl's ``core_algos`` registry style). Its keys are the names
 #: :func:`compute_advantages` and the training config accept (the Rust core
@@ -590,7 +560,8 @@ def dr_grpo(
 #: ``compute_advantages`` accepts for it, with the same defaults.
 ESTIMATOR_REGISTRY: dict[str, Callable[..., Any]] = {
     "grpo": grpo,
-    "dr_grpo": dr_grpo,
+    # Dr. GRPO (arXiv 2503.20783): GRPO without the std division
+    "dr_grpo": functools.partial(grpo, scale="none"),
     "rloo": rloo,
     "reinforce_pp_baseline": reinforce_pp_baseline,
     "reinforce_pp": reinforce_pp,

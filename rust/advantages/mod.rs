@@ -17,6 +17,7 @@
 //! `openrlhf/trainer/ppo_utils/experience_maker.py` (0.11). Where they disagree
 //! the choice is an option ([`GroupOpts`]); the Python layer has presets.
 
+use crate::error::choose;
 use crate::{Error, Result};
 use std::str::FromStr;
 
@@ -76,15 +77,15 @@ pub enum Scale {
 impl FromStr for Scale {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "group" => Ok(Scale::Group),
-            "batch" => Ok(Scale::Batch),
-            "none" => Ok(Scale::None),
-            _ => Err(Error::value(
-                "scale",
-                format!("expected 'group', 'batch' or 'none', got {s:?}"),
-            )),
-        }
+        choose(
+            "scale",
+            s,
+            &[
+                ("group", Scale::Group),
+                ("batch", Scale::Batch),
+                ("none", Scale::None),
+            ],
+        )
     }
 }
 
@@ -103,15 +104,15 @@ pub enum Singleton {
 impl FromStr for Singleton {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "zero" => Ok(Singleton::Zero),
-            "no_baseline" => Ok(Singleton::NoBaseline),
-            "formula" => Ok(Singleton::Formula),
-            _ => Err(Error::value(
-                "singleton",
-                format!("expected 'zero', 'no_baseline' or 'formula', got {s:?}"),
-            )),
-        }
+        choose(
+            "singleton",
+            s,
+            &[
+                ("zero", Singleton::Zero),
+                ("no_baseline", Singleton::NoBaseline),
+                ("formula", Singleton::Formula),
+            ],
+        )
     }
 }
 
@@ -129,14 +130,14 @@ pub enum NanPolicy {
 impl FromStr for NanPolicy {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "ignore" => Ok(NanPolicy::Ignore),
-            "propagate" => Ok(NanPolicy::Propagate),
-            _ => Err(Error::value(
-                "nan",
-                format!("expected 'ignore' or 'propagate', got {s:?}"),
-            )),
-        }
+        choose(
+            "nan",
+            s,
+            &[
+                ("ignore", NanPolicy::Ignore),
+                ("propagate", NanPolicy::Propagate),
+            ],
+        )
     }
 }
 
@@ -252,16 +253,7 @@ impl Estimator {
 impl FromStr for Estimator {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Estimator::ALL
-            .into_iter()
-            .find(|e| e.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Estimator::ALL.iter().map(|e| e.name()).collect();
-                Error::value(
-                    "estimator",
-                    format!("expected one of {}; got {s:?}", names.join(", ")),
-                )
-            })
+        choose("estimator", s, &Estimator::ALL.map(|e| (e.name(), e)))
     }
 }
 
@@ -359,6 +351,18 @@ pub fn compute_advantages<T: Real>(
         }
     }
     Ok(tok)
+}
+
+/// `a == b` up to rounding, NaN equal to NaN (the unit tests' comparison).
+#[cfg(test)]
+pub(crate) fn assert_close(a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-12 + 1e-9 * y.abs(),
+            "{a:?} vs {b:?}"
+        );
+    }
 }
 
 #[cfg(test)]

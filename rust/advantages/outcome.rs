@@ -280,15 +280,7 @@ fn run_rule<T: Real, const IGNORE: bool>(
 mod tests {
     use super::*;
 
-    fn close(a: &[f64], b: &[f64]) {
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(b) {
-            assert!(
-                (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-12 + 1e-9 * y.abs(),
-                "{a:?} vs {b:?}"
-            );
-        }
-    }
+    use crate::advantages::assert_close as close;
 
     #[test]
     fn grpo_by_hand() {

@@ -340,15 +340,7 @@ pub fn gae<T: Real>(
 mod tests {
     use super::*;
 
-    fn close(a: &[f64], b: &[f64]) {
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(b) {
-            assert!(
-                (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-12 + 1e-9 * y.abs(),
-                "{a:?} vs {b:?}"
-            );
-        }
-    }
+    use crate::advantages::assert_close as close;
 
     #[test]
     fn gae_matches_the_recurrence_and_skips_masked() {

@@ -2,6 +2,7 @@
 //! Karmarkar-Karp largest differencing (verl's `seqlen_balancing.py`) or
 //! greedy longest-processing-time.
 
+use crate::error::choose;
 use crate::{Error, Result};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -16,14 +17,14 @@ pub enum BalanceMethod {
 impl FromStr for BalanceMethod {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "karmarkar_karp" => Ok(Self::KarmarkarKarp),
-            "greedy" => Ok(Self::Greedy),
-            _ => Err(Error::value(
-                "method",
-                format!("expected 'karmarkar_karp' or 'greedy', got {s:?}"),
-            )),
-        }
+        choose(
+            "method",
+            s,
+            &[
+                ("karmarkar_karp", BalanceMethod::KarmarkarKarp),
+                ("greedy", BalanceMethod::Greedy),
+            ],
+        )
     }
 }
 

@@ -1,6 +1,7 @@
 //! Packing sequences into bins of `capacity` tokens: best-fit decreasing
 //! (bucketed rooms), first-fit decreasing (segment tree), wrapped.
 
+use crate::error::choose;
 use crate::{Error, Result};
 use std::cmp::Reverse;
 use std::str::FromStr;
@@ -15,15 +16,15 @@ pub enum Strategy {
 impl FromStr for Strategy {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "bfd" => Ok(Self::Bfd),
-            "ffd" => Ok(Self::Ffd),
-            "wrapped" => Ok(Self::Wrapped),
-            _ => Err(Error::value(
-                "strategy",
-                format!("expected 'bfd', 'ffd' or 'wrapped', got {s:?}"),
-            )),
-        }
+        choose(
+            "strategy",
+            s,
+            &[
+                ("bfd", Strategy::Bfd),
+                ("ffd", Strategy::Ffd),
+                ("wrapped", Strategy::Wrapped),
+            ],
+        )
     }
 }
 
@@ -37,15 +38,15 @@ pub enum Overflow {
 impl FromStr for Overflow {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "error" => Ok(Self::Error),
-            "truncate" => Ok(Self::Truncate),
-            "split" => Ok(Self::Split),
-            _ => Err(Error::value(
-                "overflow",
-                format!("expected 'error', 'truncate' or 'split', got {s:?}"),
-            )),
-        }
+        choose(
+            "overflow",
+            s,
+            &[
+                ("error", Overflow::Error),
+                ("truncate", Overflow::Truncate),
+                ("split", Overflow::Split),
+            ],
+        )
     }
 }
 

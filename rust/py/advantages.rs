@@ -26,20 +26,31 @@ fn out2<'py, T: Element>(py: Python<'py>, shape: (usize, usize), v: Vec<T>) -> A
         .into_any()
 }
 
-/// The group options, names parsed by the core.
-fn group_opts(
+/// The options both group entry points share (names parsed by the core); the
+/// token-level ones keep their defaults.
+#[allow(clippy::too_many_arguments)]
+fn adv_opts(
     eps: f64,
     unbiased: bool,
     singleton: &str,
     nan: &str,
     equal_zero: bool,
-) -> PyResult<GroupOpts> {
-    Ok(GroupOpts {
-        eps,
-        unbiased,
-        singleton: singleton.parse()?,
-        nan: nan.parse()?,
-        equal_zero,
+    scale: &str,
+    f_norm: f64,
+    normalize: bool,
+) -> PyResult<AdvOpts> {
+    Ok(AdvOpts {
+        group: GroupOpts {
+            eps,
+            unbiased,
+            singleton: singleton.parse()?,
+            nan: nan.parse()?,
+            equal_zero,
+        },
+        scale: scale.parse()?,
+        f_norm,
+        normalize,
+        ..AdvOpts::default()
     })
 }
 
@@ -134,13 +145,9 @@ fn group_advantages<'py>(
     parallel: bool,
 ) -> PyResult<Any<'py>> {
     let est: Estimator = estimator.parse()?;
-    let o = AdvOpts {
-        group: group_opts(eps, unbiased, singleton, nan, equal_zero)?,
-        scale: scale.parse()?,
-        f_norm,
-        normalize,
-        ..AdvOpts::default()
-    };
+    let o = adv_opts(
+        eps, unbiased, singleton, nan, equal_zero, scale, f_norm, normalize,
+    )?;
     with_float!(rewards, "rewards", 1, T => group_typed::<T>(
         py, est, rewards, group_size, index, lengths, o, parallel
     ))
@@ -204,13 +211,12 @@ fn compute_advantages<'py>(
 ) -> PyResult<Any<'py>> {
     let est: Estimator = estimator.parse()?;
     let o = AdvOpts {
-        group: group_opts(eps, unbiased, singleton, nan, equal_zero)?,
-        scale: scale.parse()?,
-        f_norm,
-        normalize,
         gamma,
         mask_mode: mask_mode(skip_masked),
         whiten: whiten.then(|| whiten_opts(whiten_unbiased, 1e-8, whiten_clamp)),
+        ..adv_opts(
+            eps, unbiased, singleton, nan, equal_zero, scale, f_norm, normalize,
+        )?
     };
     with_float!(rewards, "rewards", 1, T => compute_typed::<T>(
         py, est, rewards, response_mask, group_size, index, o, parallel
