@@ -45,6 +45,51 @@ pub fn choose<T: Copy>(arg: &'static str, s: &str, choices: &[(&str, T)]) -> Res
     Err(Error::value(arg, format!("expected {list}, got {s:?}")))
 }
 
+/// An option enum parsed from its names: declares the enum (`Debug, Clone,
+/// Copy, PartialEq, Eq`), `ALL` (every variant, in order), `name()` and a
+/// `FromStr` through [`choose`], whose error names `arg`.
+///
+/// ```ignore
+/// named_enum! {
+///     /// Doc.
+///     pub enum Strategy for "strategy" { Bfd = "bfd", Ffd = "ffd" }
+/// }
+/// ```
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $T:ident for $arg:literal {
+            $($(#[$vmeta:meta])* $V:ident = $name:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $T {
+            $($(#[$vmeta])* $V),+
+        }
+
+        impl $T {
+            /// Every variant, in the order the docs list them.
+            pub const ALL: &'static [$T] = &[$($T::$V),+];
+
+            /// The name users write.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($T::$V => $name),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $T {
+            type Err = $crate::Error;
+            fn from_str(s: &str) -> $crate::Result<Self> {
+                $crate::error::choose($arg, s, &[$(($name, $T::$V)),+])
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -17,9 +17,8 @@
 //! `openrlhf/trainer/ppo_utils/experience_maker.py` (0.11). Where they disagree
 //! the choice is an option ([`GroupOpts`]); the Python layer has presets.
 
-use crate::error::choose;
-use crate::{Error, Result};
-use std::str::FromStr;
+use crate::error::named_enum;
+use crate::Result;
 
 mod groups;
 mod outcome;
@@ -66,78 +65,37 @@ pub enum Groups<'a> {
     Index(&'a [i64]),
 }
 
-/// Which standard deviation divides the centred rewards in GRPO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scale {
-    Group,
-    Batch,
-    None,
-}
-
-impl FromStr for Scale {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        choose(
-            "scale",
-            s,
-            &[
-                ("group", Scale::Group),
-                ("batch", Scale::Batch),
-                ("none", Scale::None),
-            ],
-        )
+named_enum! {
+    /// Which standard deviation divides the centred rewards in GRPO.
+    pub enum Scale for "scale" {
+        Group = "group",
+        Batch = "batch",
+        None = "none",
     }
 }
 
-/// What a group of exactly one sample gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Singleton {
-    /// Advantage 0 (TRL; verl's `rloo_vectorized`).
-    Zero,
-    /// Baseline 0 and group std 1: the raw reward passes through (verl's loops).
-    NoBaseline,
-    /// The general formula with n = 1: 0/0 gives NaN where a std or an
-    /// (n - 1) divisor is involved (OpenRLHF).
-    Formula,
-}
-
-impl FromStr for Singleton {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        choose(
-            "singleton",
-            s,
-            &[
-                ("zero", Singleton::Zero),
-                ("no_baseline", Singleton::NoBaseline),
-                ("formula", Singleton::Formula),
-            ],
-        )
+named_enum! {
+    /// What a group of exactly one sample gets.
+    pub enum Singleton for "singleton" {
+        /// Advantage 0 (TRL; verl's `rloo_vectorized`).
+        Zero = "zero",
+        /// Baseline 0 and group std 1: the raw reward passes through (verl's loops).
+        NoBaseline = "no_baseline",
+        /// The general formula with n = 1: 0/0 gives NaN where a std or an
+        /// (n - 1) divisor is involved (OpenRLHF).
+        Formula = "formula",
     }
 }
 
-/// What a NaN reward does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NanPolicy {
-    /// NaN flows through the arithmetic (verl, OpenRLHF: they never expect it).
-    Propagate,
-    /// NaN rewards are missing: left out of every mean/std/count, and every
-    /// advantage that comes out NaN becomes 0 (TRL's `nanmean`/`nanstd` +
-    /// `nan_to_num`).
-    Ignore,
-}
-
-impl FromStr for NanPolicy {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        choose(
-            "nan",
-            s,
-            &[
-                ("ignore", NanPolicy::Ignore),
-                ("propagate", NanPolicy::Propagate),
-            ],
-        )
+named_enum! {
+    /// What a NaN reward does.
+    pub enum NanPolicy for "nan" {
+        /// NaN rewards are missing: left out of every mean/std/count, and every
+        /// advantage that comes out NaN becomes 0 (TRL's `nanmean`/`nanstd` +
+        /// `nan_to_num`).
+        Ignore = "ignore",
+        /// NaN flows through the arithmetic (verl, OpenRLHF: they never expect it).
+        Propagate = "propagate",
     }
 }
 
@@ -186,52 +144,29 @@ pub enum GroupRule {
 
 // -- the registry of estimator names --------------------------------------------
 
-/// Every estimator [`compute_advantages`] knows, by the name the Python layer,
-/// the binding and the training config use (verl's `AdvantageEstimator`
-/// names where verl has one). The one list of names: `Estimator::ALL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Estimator {
-    /// GRPO, std per [`AdvOpts::scale`].
-    Grpo,
-    /// Dr. GRPO: GRPO without the std division (arXiv 2503.20783).
-    DrGrpo,
-    Rloo,
-    /// `r - mean_g` on every valid token, then whitened over the batch.
-    ReinforcePpBaseline,
-    /// Each reward on its sequence's last valid token, discounted returns,
-    /// whitened over the batch; ignores the groups.
-    ReinforcePp,
-    Opo,
-    Gpg,
-    GrpoPassk,
+named_enum! {
+    /// Every estimator [`compute_advantages`] knows, by the name the Python
+    /// layer, the binding and the training config use (verl's
+    /// `AdvantageEstimator` names where verl has one). The one list of names:
+    /// `Estimator::ALL`.
+    pub enum Estimator for "estimator" {
+        /// GRPO, std per [`AdvOpts::scale`].
+        Grpo = "grpo",
+        /// Dr. GRPO: GRPO without the std division (arXiv 2503.20783).
+        DrGrpo = "dr_grpo",
+        Rloo = "rloo",
+        /// `r - mean_g` on every valid token, then whitened over the batch.
+        ReinforcePpBaseline = "reinforce_pp_baseline",
+        /// Each reward on its sequence's last valid token, discounted returns,
+        /// whitened over the batch; ignores the groups.
+        ReinforcePp = "reinforce_pp",
+        Opo = "opo",
+        Gpg = "gpg",
+        GrpoPassk = "grpo_passk",
+    }
 }
 
 impl Estimator {
-    /// Every estimator, in the order the docs list them.
-    pub const ALL: [Estimator; 8] = [
-        Estimator::Grpo,
-        Estimator::DrGrpo,
-        Estimator::Rloo,
-        Estimator::ReinforcePpBaseline,
-        Estimator::ReinforcePp,
-        Estimator::Opo,
-        Estimator::Gpg,
-        Estimator::GrpoPassk,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Estimator::Grpo => "grpo",
-            Estimator::DrGrpo => "dr_grpo",
-            Estimator::Rloo => "rloo",
-            Estimator::ReinforcePpBaseline => "reinforce_pp_baseline",
-            Estimator::ReinforcePp => "reinforce_pp",
-            Estimator::Opo => "opo",
-            Estimator::Gpg => "gpg",
-            Estimator::GrpoPassk => "grpo_passk",
-        }
-    }
-
     /// The sequence-level rule behind this estimator; `None` for the
     /// token-level `reinforce_pp`.
     pub fn group_rule(self, o: &AdvOpts) -> Option<GroupRule> {
@@ -247,13 +182,6 @@ impl Estimator {
                 normalize: o.normalize,
             },
         })
-    }
-}
-
-impl FromStr for Estimator {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        choose("estimator", s, &Estimator::ALL.map(|e| (e.name(), e)))
     }
 }
 
@@ -371,7 +299,7 @@ mod tests {
 
     #[test]
     fn every_name_round_trips_and_unknown_names_list_them() {
-        for e in Estimator::ALL {
+        for &e in Estimator::ALL {
             assert_eq!(e.name().parse::<Estimator>().unwrap(), e);
         }
         let err = "ppo".parse::<Estimator>().unwrap_err().to_string();

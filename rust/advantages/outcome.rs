@@ -348,43 +348,36 @@ mod tests {
     #[test]
     fn singletons_and_nans() {
         let r = [3.0, f64::NAN, 1.0, 2.0];
+        let dr_grpo = |r: &[f64], g: usize, o: &GroupOpts| {
+            let rule = GroupRule::Grpo(Scale::None);
+            group_advantages(rule, r, Groups::Size(g), None, o, false).unwrap()
+        };
         let mut o = GroupOpts {
             singleton: Singleton::NoBaseline,
             ..Default::default()
         };
-        let a = group_advantages(
-            GroupRule::Grpo(Scale::None),
-            &r[..1],
-            Groups::Size(1),
-            None,
-            &o,
-            false,
-        )
-        .unwrap();
-        close(&a, &[3.0]);
+        close(&dr_grpo(&r[..1], 1, &o), &[3.0]);
         o.singleton = Singleton::Zero;
         // group {NaN, 1, 2}-style: NaN left out of the mean, its advantage 0
-        let a = group_advantages(
-            GroupRule::Grpo(Scale::None),
-            &r[1..],
-            Groups::Size(3),
-            None,
-            &o,
-            false,
-        )
-        .unwrap();
-        close(&a, &[0.0, -0.5, 0.5]);
+        close(&dr_grpo(&r[1..], 3, &o), &[0.0, -0.5, 0.5]);
         o.nan = NanPolicy::Propagate;
-        let a = group_advantages(
-            GroupRule::Grpo(Scale::None),
-            &r[1..],
-            Groups::Size(3),
-            None,
-            &o,
-            false,
-        )
-        .unwrap();
-        assert!(a.iter().all(|x| x.is_nan()));
+        assert!(dr_grpo(&r[1..], 3, &o).iter().all(|x| x.is_nan()));
+        // one shared branch for groups of one: every rule, both singletons
+        for rule in [
+            GroupRule::Grpo(Scale::Group),
+            GroupRule::Rloo,
+            GroupRule::MeanBaseline,
+            GroupRule::Gpg { f_norm: 2.0 },
+        ] {
+            let lens = [1.0, 1.0];
+            let mut o = GroupOpts::default();
+            let a = group_advantages(rule, &[3.0, 1.0], Groups::Size(1), Some(&lens), &o, false);
+            assert_eq!(a.unwrap(), [0.0, 0.0], "{rule:?}");
+            o.singleton = Singleton::NoBaseline;
+            let a = group_advantages(rule, &[3.0, 1.0], Groups::Size(1), Some(&lens), &o, false);
+            let a = a.unwrap();
+            assert!(a[0] > 0.0 && a[1] > 0.0 && a[0] > a[1], "{rule:?}: {a:?}");
+        }
     }
 
     #[test]

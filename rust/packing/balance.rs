@@ -2,29 +2,15 @@
 //! Karmarkar-Karp largest differencing (verl's `seqlen_balancing.py`) or
 //! greedy longest-processing-time.
 
-use crate::error::choose;
+use crate::error::named_enum;
 use crate::{Error, Result};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::str::FromStr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BalanceMethod {
-    KarmarkarKarp,
-    Greedy,
-}
-
-impl FromStr for BalanceMethod {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        choose(
-            "method",
-            s,
-            &[
-                ("karmarkar_karp", BalanceMethod::KarmarkarKarp),
-                ("greedy", BalanceMethod::Greedy),
-            ],
-        )
+named_enum! {
+    pub enum BalanceMethod for "method" {
+        KarmarkarKarp = "karmarkar_karp",
+        Greedy = "greedy",
     }
 }
 

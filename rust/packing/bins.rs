@@ -1,52 +1,23 @@
 //! Packing sequences into bins of `capacity` tokens: best-fit decreasing
 //! (bucketed rooms), first-fit decreasing (segment tree), wrapped.
 
-use crate::error::choose;
+use crate::error::named_enum;
 use crate::{Error, Result};
 use std::cmp::Reverse;
-use std::str::FromStr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
-    Bfd,
-    Ffd,
-    Wrapped,
-}
-
-impl FromStr for Strategy {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        choose(
-            "strategy",
-            s,
-            &[
-                ("bfd", Strategy::Bfd),
-                ("ffd", Strategy::Ffd),
-                ("wrapped", Strategy::Wrapped),
-            ],
-        )
+named_enum! {
+    pub enum Strategy for "strategy" {
+        Bfd = "bfd",
+        Ffd = "ffd",
+        Wrapped = "wrapped",
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Overflow {
-    Error,
-    Truncate,
-    Split,
-}
-
-impl FromStr for Overflow {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        choose(
-            "overflow",
-            s,
-            &[
-                ("error", Overflow::Error),
-                ("truncate", Overflow::Truncate),
-                ("split", Overflow::Split),
-            ],
-        )
+named_enum! {
+    pub enum Overflow for "overflow" {
+        Error = "error",
+        Truncate = "truncate",
+        Split = "split",
     }
 }
 
