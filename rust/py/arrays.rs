@@ -101,8 +101,9 @@ pub(crate) struct Arr<'py, T: Element, D: Dimension> {
 
 impl<'py, T: Element, D: Dimension> Arr<'py, T, D> {
     pub(crate) fn slice(&self) -> &[T] {
-        // contiguity was checked in `array`
-        self.inner.as_slice().unwrap_or(&[])
+        self.inner
+            .as_slice()
+            .expect("C-contiguity was checked in array()")
     }
     pub(crate) fn shape(&self) -> &[usize] {
         self.inner.shape()
