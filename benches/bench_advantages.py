@@ -12,20 +12,14 @@ Every bench checks its result against the numpy reference.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import postcouple.advantages as A
+from benchutil import import_verl
 from postcouple.reference import advantages as R
 
 G = 8
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from verl_import import import_verl  # noqa: E402  (tests/verl_import.py: ray stubbed)
 
 
 def _verl():

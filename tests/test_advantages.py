@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 import postcouple.advantages as A
 from postcouple import _core
 from postcouple.reference import advantages as R
+from postcouple.rewards import combine
+from postcouple.rewards.combine import combine_rewards
 from verl_import import import_verl
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -210,10 +212,10 @@ def test_compat_trl(G, nan_frac):
     Rk = rng.normal(size=(8 * G, K))
     Rk[rng.random(Rk.shape) < nan_frac] = np.nan
     w = np.array([1.0, 0.5, 2.0])
-    comb = A.combine_rewards(Rk, w, mode="normalize_then_sum", group_size=G)
+    comb = combine_rewards(Rk, w, mode="normalize_then_sum", group_size=G)
     adv = A.grpo(comb, index=np.zeros(len(comb), np.int64), compat="trl")
     close(adv, R.trl_normalize_then_sum(Rk, w, G))
-    s = A.combine_rewards(Rk, w)
+    s = combine_rewards(Rk, w)
     unsc = np.isnan(Rk).all(axis=1)
     close(s[~unsc], np.nansum(Rk * w, axis=1)[~unsc])
     assert np.isnan(s[unsc]).all()
@@ -423,6 +425,16 @@ def test_compute_advantages_every_estimator(est):
 def test_doctests():
     res = doctest.testmod(A, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0 and res.attempted > 5
+    res = doctest.testmod(combine, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted > 0
+
+
+def test_one_registry_of_names():
+    """The Python registry and the Rust core know the same estimators, and
+    every option of a registry function is accepted by compute_advantages."""
+    assert tuple(A.ESTIMATOR_REGISTRY) == A.ESTIMATORS == _core.ESTIMATORS
+    with pytest.raises(TypeError, match="gamma"):
+        A.compute_advantages("grpo", np.zeros(2), np.ones((2, 2)), group_size=2, gamma=0.9)
 
 
 # --- bad input ----------------------------------------------------------------
@@ -475,8 +487,8 @@ def test_bad_input_names_the_argument():
     _raises(ValueError, "compat", A.gae, m, m, m, compat="trl")
     _raises(ValueError, "response_mask", A.reinforce_pp, m, np.ones((5, 3)))
     _raises(ValueError, "reward_baselines", A.remax, m, np.ones(5), m)
-    _raises(ValueError, "weights", A.combine_rewards, m, [1.0, 2.0])
-    _raises(ValueError, "mode", A.combine_rewards, m, mode="mean")
+    _raises(ValueError, "weights", combine_rewards, m, [1.0, 2.0])
+    _raises(ValueError, "mode", combine_rewards, m, mode="mean")
     _raises(ValueError, "estimator", A.compute_advantages, "ppo", r, m, group_size=2)
     _raises(ValueError, "scale", A.compute_advantages, "dr_grpo", r, m, group_size=2, scale="group")
 

@@ -168,3 +168,66 @@ def test_from_pretrained_path_takes_the_registered_name(tmp_path):
         packed = loaded(input_ids=ids, position_ids=pos, use_cache=False).logits[0, 3:]
         alone = loaded(input_ids=ids[:, 3:], use_cache=False).logits[0]
     torch.testing.assert_close(packed, alone, rtol=1e-5, atol=1e-5)
+
+
+# --- packed rows into stock HF attention: the wrong loss, and the guard ------------
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager", "sdpa_varlen"])
+def test_packed_rows_need_varlen_attention_and_the_guard_says_so(attn):
+    """``model(**batch)`` on a packed row, as a user of HF models writes it: under
+    ``sdpa``/``eager`` (default ``use_cache``: a KV cache exists, so HF does not
+    look for packed sequences) the sequences attend across their boundaries and
+    the loss differs from the per-sequence loss; ``require_varlen`` rejects
+    those models and passes ``sdpa_varlen``, whose loss is the per-sequence one."""
+    from postcouple.packing import collate_packed, pack
+
+    model, _ = load_model_and_tokenizer(
+        "tiny",
+        seed=0,
+        tiny=TinySize(hidden_size=32, intermediate_size=64),
+        attn_implementation=attn,
+    )
+    seqs = [[5, 6, 7, 8, 9, 10], [11, 12, 13, 14], [15, 16, 17, 18, 19, 20, 21]]
+    plens = [2, 1, 3]
+    (batch,) = collate_packed(seqs, pack([len(s) for s in seqs], 64), plens, return_tensors="pt")
+    with torch.no_grad():
+        packed = float(model(**batch).loss)
+        # the oracle: each sequence alone, token-weighted as the packed mean is
+        total, n = 0.0, 0
+        for s, p in zip(seqs, plens):
+            ids = torch.tensor([s])
+            labels = ids.clone()
+            labels[0, : max(p, 1)] = -100
+            k = int((labels[0, 1:] != -100).sum())
+            total += float(model(input_ids=ids, labels=labels).loss) * k
+            n += k
+    want = total / n
+    if attn == "sdpa_varlen":
+        assert A.require_varlen(model) == "sdpa_varlen"
+        assert packed == pytest.approx(want, rel=1e-5)
+    else:
+        assert abs(packed - want) > 1e-3  # silently wrong: no error, another number
+        with pytest.raises(ValueError, match=rf"model: attention '{attn}'.*sdpa_varlen"):
+            A.require_varlen(model)
+
+
+def test_require_varlen_names():
+    class Cfg:
+        _attn_implementation = "flash_attention_2"
+
+    class M:
+        config = Cfg()
+
+    class Wrapped:  # DDP-style
+        module = M()
+
+    assert A.require_varlen(M()) == "flash_attention_2"
+    assert A.require_varlen(Wrapped()) == "flash_attention_2"
+    Cfg._attn_implementation = "kernels-community/flash-attn"
+    assert A.require_varlen(M()) == "kernels-community/flash-attn"
+    Cfg._attn_implementation = "flex_attention"
+    with pytest.raises(ValueError, match="flex_attention"):
+        A.require_varlen(M())
+    with pytest.raises(ValueError, match="cannot tell"):
+        A.require_varlen(object())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -148,3 +150,60 @@ def test_collate_rejects_a_packing_of_other_sequences():
         collate_packed([[1]], [[0]])
     with pytest.raises(ValueError, match="prompt_lengths"):
         collate_packed([[1, 2], [3, 4, 5, 6, 7]], pack([2, 5], 10), prompt_lengths=[1])
+
+
+def test_collate_for_hf_models():
+    """``return_tensors``: HF's varlen names and dtypes (DataCollatorWithFlattening)."""
+    seqs = [[1, 2, 3], [4, 5], [6]]
+    p = pack([3, 2, 1], 4)
+    plain = collate_packed(seqs, p, prompt_lengths=[1, 0, 0])
+    hf = collate_packed(seqs, p, prompt_lengths=[1, 0, 0], return_tensors="np")
+    keys = {"input_ids", "labels", "position_ids", "cu_seq_lens_q", "cu_seq_lens_k"}
+    for a, b in zip(plain, hf):
+        assert set(b) == keys | {"max_length_q", "max_length_k"}
+        for k in ("input_ids", "labels", "position_ids"):
+            assert np.array_equal(b[k], a[k]) and b[k].dtype == np.int64 and b[k].ndim == 2
+        assert np.array_equal(b["cu_seq_lens_q"], a["cu_seqlens"])
+        assert b["cu_seq_lens_q"].dtype == np.int32
+        assert b["max_length_q"] == b["max_length_k"] == a["max_seqlen"]
+        assert isinstance(b["max_length_q"], int)
+    torch = pytest.importorskip("torch")
+    pt = collate_packed(seqs, p, prompt_lengths=[1, 0, 0], return_tensors="pt")
+    for a, b in zip(hf, pt):
+        assert set(b) == set(a)
+        for k in keys:
+            assert isinstance(b[k], torch.Tensor) and b[k].tolist() == a[k].tolist()
+        assert b["input_ids"].dtype == torch.int64 and b["cu_seq_lens_k"].dtype == torch.int32
+    with pytest.raises(ValueError, match="return_tensors"):
+        collate_packed(seqs, p, return_tensors="tf")
+
+
+def test_packing_imports_and_collates_with_numpy_only():
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from postcouple.packing import pack, collate_packed\n"
+        "b = collate_packed([[1, 2], [3]], pack([2, 1], 4), return_tensors='np')\n"
+        "assert b[0]['cu_seq_lens_q'].tolist() == [0, 2, 3]\n"
+        "try:\n"
+        "    collate_packed([[1]], pack([1], 4), return_tensors='pt')\n"
+        "except ImportError:\n"
+        "    print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
+
+
+def test_arguments_that_used_to_pass_silently():
+    with pytest.raises(ValueError, match=r"method: expected 'karmarkar_karp' or 'greedy'"):
+        balance([1, 2], 2, "kk")
+    with pytest.raises(ValueError, match=r"prompt_lengths\[1\] = 3 is longer than sequence 1"):
+        collate_packed([[1, 2], [3, 4]], pack([2, 2], 4), prompt_lengths=[2, 3])
+
+
+def test_doctests():
+    import doctest
+
+    import postcouple.packing as P
+
+    res = doctest.testmod(P, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted >= 4

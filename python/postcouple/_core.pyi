@@ -26,6 +26,31 @@ def group_advantages(
     normalize: bool = True,
     parallel: bool = False,
 ) -> np.ndarray: ...
+def compute_advantages(
+    estimator: str,
+    rewards: np.ndarray,
+    response_mask: np.ndarray,
+    *,
+    group_size: int | None = None,
+    index: np.ndarray | None = None,
+    eps: float = 1e-6,
+    unbiased: bool = True,
+    singleton: str = "zero",
+    nan: str = "ignore",
+    equal_zero: bool = True,
+    scale: str = "group",
+    f_norm: float = 1.0,
+    normalize: bool = True,
+    gamma: float = 1.0,
+    skip_masked: bool = True,
+    whiten: bool = True,
+    whiten_unbiased: bool = True,
+    whiten_clamp: bool = False,
+    parallel: bool = False,
+) -> np.ndarray: ...
+
+ESTIMATORS: tuple[str, ...]
+
 def masked_whiten(
     values: np.ndarray,
     response_mask: np.ndarray,

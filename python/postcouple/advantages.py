@@ -49,6 +49,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -59,7 +61,7 @@ from postcouple._arrays import float_array, is_torch, to_numpy
 
 __all__ = [
     "ESTIMATORS",
-    "combine_rewards",
+    "ESTIMATOR_REGISTRY",
     "compute_advantages",
     "gae",
     "gpg",
@@ -73,18 +75,6 @@ __all__ = [
     "rloo",
     "to_token_level",
 ]
-
-#: Names accepted by :func:`compute_advantages`.
-ESTIMATORS: tuple[str, ...] = (
-    "grpo",
-    "dr_grpo",
-    "rloo",
-    "reinforce_pp_baseline",
-    "reinforce_pp",
-    "opo",
-    "gpg",
-    "grpo_passk",
-)
 
 _PRESETS: dict[str | None, dict[str, Any]] = {
     None: dict(
@@ -148,7 +138,7 @@ def _parallel(parallel: bool | None, n: int) -> bool:
     return bool(n >= _PAR_MIN) if parallel is None else bool(parallel)
 
 
-def _index_array(index: Any, n: int) -> np.ndarray:
+def _index_array(index: Any) -> np.ndarray:
     """int64 ids: integer arrays as they are, anything else through a dict."""
     if is_torch(index):
         index, _ = to_numpy(index, "index")
@@ -169,25 +159,24 @@ def _index_array(index: Any, n: int) -> np.ndarray:
         raise TypeError(f"index: ids must be hashable ({e})") from None
 
 
-def _groups(group_size: Any, index: Any, n: int) -> dict[str, Any]:
-    if group_size is not None and index is not None:
-        raise ValueError("group_size: give group_size or index, not both")
-    if group_size is None and index is None:
-        raise ValueError("group_size: give group_size (contiguous groups) or index (ids)")
-    if group_size is not None:
-        if isinstance(group_size, bool) or not isinstance(group_size, (int, np.integer)):
-            raise TypeError(f"group_size: expected an int, got {type(group_size).__name__}")
-        return {"group_size": int(group_size)}
-    return {"index": _index_array(index, n)}
+def _groups(group_size: Any, index: Any) -> dict[str, Any]:
+    """The groups as the core reads them. Converts only: that exactly one is
+    given, and their values, are checked by the core."""
+    if group_size is not None and (
+        isinstance(group_size, bool) or not isinstance(group_size, (int, np.integer))
+    ):
+        raise TypeError(f"group_size: expected an int, got {type(group_size).__name__}")
+    return {
+        "group_size": None if group_size is None else int(group_size),
+        "index": None if index is None else _index_array(index),
+    }
 
 
-def _mask(response_mask: Any, shape0: int | None = None) -> np.ndarray:
+def _mask(response_mask: Any) -> np.ndarray:
     """(B, T) uint8 0/1 view of a bool/int/float mask (nonzero = valid)."""
     m, _ = to_numpy(response_mask, "response_mask")
     if m.ndim != 2:
         raise ValueError(f"response_mask: expected 2-D (B, T), got shape {m.shape}")
-    if shape0 is not None and m.shape[0] != shape0:
-        raise ValueError(f"response_mask: has {m.shape[0]} rows, expected {shape0}")
     if m.dtype == np.bool_:
         m = m.view(np.uint8)
     elif m.dtype != np.uint8:
@@ -211,7 +200,7 @@ def _group_call(
     out = _core.group_advantages(
         name,
         r,
-        **_groups(group_size, index, len(r)),
+        **_groups(group_size, index),
         lengths=None if lengths is None else np.ascontiguousarray(lengths, dtype=r.dtype),
         eps=float(o["eps"]),
         unbiased=bool(o["unbiased_std"]),
@@ -378,7 +367,7 @@ def to_token_level(advantages: Any, response_mask: Any, *, parallel: bool | None
                [-1.,  0.,  0.]])
     """
     a, back = float_array(advantages, "advantages", ndim=1)
-    m = _mask(response_mask, len(a))
+    m = _mask(response_mask)
     return back(_core.to_token_level(a, m, parallel=_parallel(parallel, m.size)))
 
 
@@ -445,25 +434,10 @@ def reinforce_pp_baseline(
         >>> reinforce_pp_baseline(np.array([1.0, 0.0, 1.0, 1.0]), m, group_size=2)[:, 0].round(3)
         array([ 1.323, -1.323,  0.   ,  0.   ])
     """
-    o = _resolve(compat, singleton=singleton, nan=nan, equal_groups=equal_groups)
-    adv, back = _group_call("mean_baseline", rewards, group_size, index, o, parallel)
-    r, _ = float_array(rewards, "rewards", ndim=1)
-    m = _mask(response_mask, len(adv))
-    par = _parallel(parallel, m.size)
-    tok = _core.to_token_level(adv, m, parallel=par)
-    wm = m
-    if o["nan"] == "ignore" and np.isnan(r).any():
-        wm = np.ascontiguousarray(m & ~np.isnan(r)[:, None])
-    out = _core.masked_whiten(
-        tok,
-        wm,
-        unbiased=o["whiten_unbiased"],
-        eps=1e-8,
-        clamp=o["whiten_clamp"],
-        zero_masked=True,
-        parallel=par,
-    )
-    return back(out)
+    return compute_advantages(
+        "reinforce_pp_baseline", rewards, response_mask, group_size=group_size, index=index,
+        singleton=singleton, nan=nan, equal_groups=equal_groups, compat=compat, parallel=parallel,
+    )  # fmt: skip
 
 
 def reinforce_pp(
@@ -570,7 +544,7 @@ def remax(token_level_rewards: Any, reward_baselines: Any, response_mask: Any) -
     """
     r, back = float_array(token_level_rewards, "token_level_rewards", ndim=2)
     b, _ = float_array(reward_baselines, "reward_baselines", ndim=1)
-    m = _mask(response_mask, r.shape[0])
+    m = _mask(response_mask)
     if len(b) != r.shape[0]:
         raise ValueError(f"reward_baselines: has {len(b)} entries, expected {r.shape[0]}")
     ret = _core.discounted_returns(r, m, 1.0, skip_masked=False)
@@ -578,57 +552,37 @@ def remax(token_level_rewards: Any, reward_baselines: Any, response_mask: Any) -
     return back(adv), back(ret)
 
 
-def combine_rewards(
-    rewards_per_func: Any,
-    weights: Any = None,
-    *,
-    mode: str = "sum_then_normalize",
-    group_size: int | None = None,
-    index: Any = None,
-    eps: float = 1e-4,
-) -> Any:
-    """Combine K reward functions (B, K) into one reward (B,), as TRL's
-    ``multi_objective_aggregation``.
+#: The registry: estimator name -> the function that computes it on its own
+#: terms (verl's ``core_algos`` registry style). Its keys are the names
+#: :func:`compute_advantages` and the training config accept (the Rust core
+#: parses the same names, ``_core.ESTIMATORS``; the tests check they agree);
+#: each function's keyword-only parameters are the options
+#: ``compute_advantages`` accepts for it, with the same defaults.
+ESTIMATOR_REGISTRY: dict[str, Callable[..., Any]] = {
+    "grpo": grpo,
+    # Dr. GRPO (arXiv 2503.20783): GRPO without the std division
+    "dr_grpo": functools.partial(grpo, scale="none"),
+    "rloo": rloo,
+    "reinforce_pp_baseline": reinforce_pp_baseline,
+    "reinforce_pp": reinforce_pp,
+    "opo": opo,
+    "gpg": gpg,
+    "grpo_passk": grpo_passk,
+}
 
-    ``"sum_then_normalize"``: weighted sum, NaN entries skipped (``nansum``); a
-    row whose every entry is NaN (unscorable) stays NaN. Normalise it afterwards
-    with :func:`grpo`. ``"normalize_then_sum"``: each column is first normalised
-    within its group, ``(r - nanmean_g) / (nanstd_g + eps)`` (needs
-    ``group_size``/``index``), then weighted-summed. TRL then whitens the sum
-    over the batch: ``grpo(combined, index=np.zeros(B, int), compat="trl")``.
+#: The names accepted by :func:`compute_advantages` (the registry's keys).
+ESTIMATORS: tuple[str, ...] = tuple(ESTIMATOR_REGISTRY)
 
-    Example:
-        >>> R = np.array([[1.0, np.nan], [0.0, 2.0]])
-        >>> combine_rewards(R, [1.0, 0.5])
-        array([1., 1.])
-    """
-    R, back = float_array(rewards_per_func, "rewards_per_func", ndim=2)
-    B, K = R.shape
-    if weights is None:
-        w = np.ones(K, dtype=R.dtype)
-    else:
-        w, _ = float_array(weights, "weights", ndim=1)
-        if len(w) != K:
-            raise ValueError(f"weights: has {len(w)} entries, rewards_per_func has {K} columns")
-    unscorable = np.isnan(R).all(axis=1)
-    if mode == "sum_then_normalize":
-        out = np.nansum(R * w.astype(R.dtype), axis=1)
-    elif mode == "normalize_then_sum":
-        cols = [
-            grpo(np.ascontiguousarray(R[:, k]), group_size=group_size, index=index, eps=eps,
-                 unbiased_std=True, singleton="zero", nan="ignore", equal_groups="formula")
-            for k in range(K)
-        ]  # fmt: skip
-        out = np.zeros(B, dtype=R.dtype)
-        for k in range(K):
-            out += cols[k] * R.dtype.type(w[k])
-    else:
-        raise ValueError(
-            f"mode: expected 'sum_then_normalize' or 'normalize_then_sum', got {mode!r}"
-        )
-    out = out.astype(R.dtype, copy=False)
-    out[unscorable] = np.nan
-    return back(out)
+# Per estimator: its options and their defaults (the groups are
+# compute_advantages' own arguments).
+_OPTIONS: dict[str, dict[str, Any]] = {
+    name: {
+        p.name: p.default
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name not in ("group_size", "index")
+    }
+    for name, fn in ESTIMATOR_REGISTRY.items()
+}
 
 
 def compute_advantages(
@@ -642,15 +596,18 @@ def compute_advantages(
 ) -> Any:
     """Token-level advantages (B, T) by estimator name, for training loops.
 
+    One call into the Rust core, whatever the estimator.
+
     Args:
         estimator: one of :data:`ESTIMATORS`. ``"dr_grpo"`` is ``grpo`` with
             ``scale="none"``; ``"reinforce_pp"`` places each sequence reward on
-            its last valid token and ignores the groups.
+            its last valid token and ignores the groups; ``"opo"`` takes the
+            response lengths from the mask.
         rewards: (B,) sequence-level rewards.
         response_mask: (B, T) 0/1.
         group_size, index: the groups (see :func:`grpo`).
-        **options: the estimator's keyword options (``eps``, ``scale``,
-            ``compat``, ``gamma``, ...).
+        **options: the keyword options of ``ESTIMATOR_REGISTRY[estimator]`` (``eps``,
+            ``scale``, ``compat``, ``gamma``, ...); any other is a TypeError.
 
     Returns:
         (B, T) float32/float64 (the rewards' dtype), 0 at masked positions.
@@ -660,31 +617,40 @@ def compute_advantages(
         array([[ 1.,  1.],
                [-1., -1.]])
     """
-    if estimator not in ESTIMATORS:
+    allowed = _OPTIONS.get(estimator)
+    if allowed is None:
         raise ValueError(f"estimator: expected one of {', '.join(ESTIMATORS)}; got {estimator!r}")
-    groups = {"group_size": group_size, "index": index}
-    if estimator == "reinforce_pp":
-        r, back = float_array(rewards, "rewards", ndim=1)
-        m = _mask(response_mask, len(r))
-        B, T = m.shape
-        tok = np.zeros((B, T), dtype=r.dtype)
-        has = m.any(axis=1)
-        last = T - 1 - np.argmax(m[:, ::-1] != 0, axis=1)
-        rows = np.nonzero(has)[0]
-        tok[rows, last[rows]] = r[rows]
-        adv, _ = reinforce_pp(tok, m, **options)
-        return back(adv)
-    if estimator == "reinforce_pp_baseline":
-        return reinforce_pp_baseline(rewards, response_mask, **groups, **options)
-    if estimator == "opo":
-        m = _mask(response_mask)
-        seq = opo(rewards, m.sum(axis=1, dtype=np.int64), **groups, **options)
-    elif estimator == "dr_grpo":
-        if options.get("scale", "none") != "none":
-            raise ValueError("scale: dr_grpo is grpo with scale='none'")
-        options.pop("scale", None)
-        seq = grpo(rewards, **groups, scale="none", **options)
-    else:
-        fn = {"grpo": grpo, "rloo": rloo, "gpg": gpg, "grpo_passk": grpo_passk}[estimator]
-        seq = fn(rewards, **groups, **options)
-    return to_token_level(seq, response_mask)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"{estimator}: unexpected option(s) {', '.join(unknown)}; it takes {', '.join(allowed)}"
+        )
+    kw = {**allowed, **options}
+    if estimator == "dr_grpo" and kw["scale"] != "none":
+        raise ValueError(f"scale: dr_grpo is grpo with scale='none', got {kw['scale']!r}")
+    o = _resolve(kw.get("compat"), eps=kw.get("eps"), unbiased_std=kw.get("unbiased_std"),
+                 singleton=kw.get("singleton"), nan=kw.get("nan"),
+                 equal_groups=kw.get("equal_groups"), skip_masked=kw.get("skip_masked"))  # fmt: skip
+    r, back = float_array(rewards, "rewards", ndim=1)
+    m = _mask(response_mask)
+    out = _core.compute_advantages(
+        estimator,
+        r,
+        m,
+        **(_groups(group_size, index)),
+        eps=float(o["eps"]),
+        unbiased=bool(o["unbiased_std"]),
+        singleton=o["singleton"],
+        nan=o["nan"],
+        equal_zero=o["equal_groups"] == "zero",
+        scale=kw.get("scale", "group"),
+        f_norm=float(kw.get("f_norm", 1.0)),
+        normalize=bool(kw.get("norm_adv_by_std_in_grpo", True)),
+        gamma=float(kw.get("gamma", 1.0)),
+        skip_masked=bool(o["skip_masked"]),
+        whiten=bool(kw.get("whiten", True)),
+        whiten_unbiased=bool(o["whiten_unbiased"]),
+        whiten_clamp=bool(o["whiten_clamp"]),
+        parallel=_parallel(kw.get("parallel"), m.size),
+    )
+    return back(out)

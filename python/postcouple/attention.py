@@ -56,7 +56,7 @@ _registered = False
 #: A packed row's plan: per bucket either ``(start, end)`` (one sequence, a
 #: slice) or ``(idx (n, W), keep (n, W), dst (sum L,))`` index tensors (several
 #: sequences of similar length in one batched call).
-Plan = list[list[Any]]
+Plan = list[tuple[Any, ...]]
 
 #: Sequences of one row whose lengths are within this factor of the bucket's
 #: longest share one sdpa call (padded up to it): fewer calls for many short
@@ -245,3 +245,62 @@ def register() -> str:
         AttentionMaskInterface.register(NAME, sdpa_varlen_mask)
         _registered = True
     return NAME
+
+
+#: Attention implementations that split a packed row at its sequence boundaries
+#: in every forward: this module's, and flash-attention's varlen path (any
+#: implementation whose name contains "flash", e.g. "flash_attention_2",
+#: "flash_attention_3", "kernels-community/flash-attn").
+VARLEN_IMPLEMENTATIONS = (NAME, "flash_attention_2", "flash_attention_3")
+
+
+def require_varlen(model: Any) -> str:
+    """Check that ``model`` can be fed packed rows; returns its attention name.
+
+    A packed row (``postcouple.packing.collate_packed``) holds several
+    sequences end to end, told apart only by ``position_ids`` restarting at 0.
+    ``"sdpa_varlen"`` and flash-attention split the row there in every forward.
+    HF's ``"sdpa"`` and ``"eager"`` (and others such as ``"flex_attention"``) do
+    not whenever the forward has a KV cache, which it does under the default
+    ``use_cache``: every sequence then attends to the ones before it in the
+    row, and the loss is silently wrong (tests/test_attention.py shows it).
+
+    Args:
+        model: a transformers model (or a DDP/FSDP wrapper with ``.module``).
+
+    Returns:
+        The model's attention implementation name.
+
+    Raises:
+        ValueError: the implementation lets packed sequences attend across
+            their boundaries (or the model has no HF config to tell).
+
+    Example:
+        >>> from postcouple.models import load_model_and_tokenizer
+        >>> model, _ = load_model_and_tokenizer("tiny", attn_implementation="sdpa_varlen")
+        >>> require_varlen(model)
+        'sdpa_varlen'
+        >>> model, _ = load_model_and_tokenizer("tiny", attn_implementation="eager")
+        >>> require_varlen(model)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: model: attention 'eager' lets packed sequences attend across their boundaries ...
+    """
+    inner = model
+    while hasattr(inner, "module") and not hasattr(inner, "config"):
+        inner = inner.module  # DDP / FSDP wrappers
+    impl = getattr(getattr(inner, "config", None), "_attn_implementation", None)
+    if impl is None:
+        raise ValueError(
+            f"model: cannot tell the attention implementation of a {type(model).__name__} "
+            "(no config._attn_implementation); packed rows need varlen attention"
+        )
+    name = str(impl)
+    if name in VARLEN_IMPLEMENTATIONS or "flash" in name.lower():
+        return name
+    raise ValueError(
+        f"model: attention {name!r} lets packed sequences attend across their boundaries "
+        "(a silently wrong loss); load the model with attn_implementation='sdpa_varlen' "
+        "(postcouple.attention, the default of postcouple.models.load_model_and_tokenizer) "
+        "or 'flash_attention_2', or feed padded batches"
+    )

@@ -3,13 +3,23 @@
 - :func:`pack` puts sequences into bins of ``capacity`` tokens (best-fit or
   first-fit decreasing, or TRL's "wrapped");
 - :func:`collate_packed` lays each bin's sequences end to end as model inputs
-  (``input_ids``, ``position_ids`` restarting at 0, ``labels``, ``cu_seqlens``);
+  (``input_ids``, ``position_ids`` restarting at 0, ``labels``, ``cu_seqlens``;
+  with ``return_tensors="pt"``, torch tensors under the names Hugging Face's
+  varlen attention reads, ready for ``model(**batch)``);
 - :func:`balance` splits workloads (e.g. packed micro-batch token counts) into
   ``k`` partitions of near-equal sums for data-parallel ranks (verl's
   ``seqlen_balancing`` semantics).
 
 The work runs in the Rust core with the GIL released; inputs are lists or
-numpy integer arrays, outputs are int64 numpy arrays.
+numpy integer arrays, outputs are int64 numpy arrays (torch is imported only
+for ``return_tensors="pt"``).
+
+A packed row is only correct under attention that splits it at the sequence
+boundaries: ``attn_implementation="sdpa_varlen"`` (:mod:`postcouple.attention`)
+or flash-attention. HF's ``"sdpa"``/``"eager"`` let the sequences of a row attend
+to each other whenever the forward has a KV cache (the default ``use_cache``),
+which gives a silently wrong loss; :func:`postcouple.attention.require_varlen`
+checks a model before packed rows are fed to it.
 
 Example:
     >>> from postcouple.packing import pack, collate_packed
@@ -25,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -165,14 +175,25 @@ def collate_packed(
     sequences: Sequence[Sequence[int] | np.ndarray],
     packing: Packing,
     prompt_lengths: Sequence[int] | np.ndarray | None = None,
+    *,
+    return_tensors: Literal["np", "pt"] | None = None,
 ) -> list[dict[str, Any]]:
     """Model inputs for each bin of ``packing``, ready for a padding-free forward.
 
     Args:
         sequences: the token ids of every sequence ``packing`` was made for.
         packing: from :func:`pack` on these sequences' lengths.
-        prompt_lengths: (n,) prompt tokens at the start of each sequence; their
-            labels are -100.
+        prompt_lengths: (n,) prompt tokens at the start of each sequence (at
+            most the sequence's length); their labels are -100.
+        return_tensors: ``None``: the dicts described below. ``"pt"`` (torch
+            tensors) or ``"np"``: exactly the keys Hugging Face models read for
+            varlen attention, as ``transformers.DataCollatorWithFlattening``
+            with ``return_flash_attn_kwargs=True`` writes them, so
+            ``model(**batch)`` works: ``input_ids``, ``labels``,
+            ``position_ids`` (1, L) int64, ``cu_seq_lens_q`` = ``cu_seq_lens_k``
+            (pieces + 1,) int32, ``max_length_q`` = ``max_length_k`` int. The
+            model must split rows at the boundaries (see
+            :func:`postcouple.attention.require_varlen`).
 
     Returns:
         One dict per bin, with ``input_ids``, ``position_ids`` and ``labels`` of
@@ -181,9 +202,16 @@ def collate_packed(
         token — TRL's padding-free convention; unshifted, HF shifts), and
         ``cu_seqlens`` (pieces + 1,) int32, ``max_seqlen`` int, ``seq_lengths``
         and ``seq_indices`` (pieces,) int64, for varlen attention.
+
+    Example:
+        >>> (b,) = collate_packed([[1, 2, 3], [4, 5]], pack([3, 2], 8), return_tensors="np")
+        >>> b["cu_seq_lens_q"].tolist(), b["max_length_q"], b["position_ids"].tolist()
+        ([0, 3, 5], 3, [[0, 1, 2, 0, 1]])
     """
     if not isinstance(packing, Packing):
         raise TypeError(f"packing: expected a Packing from pack(), got {type(packing).__name__}")
+    if return_tensors not in (None, "np", "pt"):
+        raise ValueError(f"return_tensors: expected None, 'np' or 'pt', got {return_tensors!r}")
     arrs = [_int64(s, f"sequences[{i}]") for i, s in enumerate(sequences)]
     lens = np.fromiter((len(a) for a in arrs), dtype=np.int64, count=len(arrs))
     seq_ptr = np.zeros(len(arrs) + 1, dtype=np.int64)
@@ -200,15 +228,41 @@ def collate_packed(
         sl = packing.length[p0:p1]
         cu = np.zeros(len(sl) + 1, dtype=np.int32)
         np.cumsum(sl, out=cu[1:])
+        longest = int(sl.max()) if len(sl) else 0
+        if return_tensors is not None:
+            out.append(_hf_batch(ids[a:z][None], lab[a:z][None], pos[a:z][None], cu, longest))
+            continue
         out.append(
             {
                 "input_ids": ids[a:z][None],
                 "position_ids": pos[a:z][None],
                 "labels": lab[a:z][None],
                 "cu_seqlens": cu,
-                "max_seqlen": int(sl.max()) if len(sl) else 0,
+                "max_seqlen": longest,
                 "seq_lengths": sl.copy(),
                 "seq_indices": packing.seq[p0:p1].copy(),
             }
         )
+    if return_tensors == "pt":
+        import torch  # only here: packing itself needs numpy alone
+
+        for d in out:
+            for k in ("input_ids", "labels", "position_ids", "cu_seq_lens_q"):
+                d[k] = torch.from_numpy(d[k])
+            d["cu_seq_lens_k"] = d["cu_seq_lens_q"]
     return out
+
+
+def _hf_batch(
+    ids: np.ndarray, labels: np.ndarray, pos: np.ndarray, cu: np.ndarray, longest: int
+) -> dict[str, Any]:
+    """One bin under the names HF's attention kwargs use (``FlashAttentionKwargs``)."""
+    return {
+        "input_ids": ids,  # (1, L) int64
+        "labels": labels,  # (1, L) int64
+        "position_ids": pos,  # (1, L) int64
+        "cu_seq_lens_q": cu,  # (pieces + 1,) int32
+        "cu_seq_lens_k": cu,
+        "max_length_q": longest,
+        "max_length_k": longest,
+    }

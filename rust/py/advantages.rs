@@ -1,259 +1,122 @@
-//! Bindings for `crate::advantages`: dtype/shape/contiguity checks, then the
-//! pure core with the GIL released. Users call `postcouple.advantages`.
+//! Bindings for `crate::advantages`: read the arrays ([`super::arrays`]),
+//! parse the option names (the core's `FromStr`s), run the core with the GIL
+//! released, return owned arrays. Users call `postcouple.advantages`.
 
+use super::arrays::{array, dims2, non_negative, same_dims, with_float, Arr1, Arr2};
 use crate::advantages::{
-    self as core, Estimator, GroupOpts, Groups, MaskMode, NanPolicy, Real, Scale, Singleton,
-    WhitenOpts,
+    self as core, AdvOpts, Estimator, GroupOpts, Groups, MaskMode, Real, WhitenOpts,
 };
 use crate::Error;
 use numpy::ndarray::Array2;
-use numpy::{Element, IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{Element, IntoPyArray};
 use pyo3::prelude::*;
 
-/// Which float dtype an argument has.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Dt {
-    F32,
-    F64,
-}
-
-fn dtype_name(x: &Bound<'_, PyAny>) -> String {
-    x.getattr("dtype")
-        .and_then(|d| d.str().map(|s| s.to_string()))
-        .unwrap_or_else(|_| {
-            x.get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
-        })
-}
-
-fn float_kind(x: &Bound<'_, PyAny>, name: &'static str, ndim: usize) -> PyResult<Dt> {
-    let ok32 = match ndim {
-        1 => x.cast::<PyArray1<f32>>().is_ok(),
-        _ => x.cast::<PyArray2<f32>>().is_ok(),
-    };
-    let ok64 = match ndim {
-        1 => x.cast::<PyArray1<f64>>().is_ok(),
-        _ => x.cast::<PyArray2<f64>>().is_ok(),
-    };
-    if ok32 {
-        return Ok(Dt::F32);
-    }
-    if ok64 {
-        return Ok(Dt::F64);
-    }
-    if let Ok(a) = x.getattr("ndim").and_then(|d| d.extract::<usize>()) {
-        if a != ndim && (x.cast::<numpy::PyUntypedArray>().is_ok()) {
-            return Err(Error::value(name, format!("expected a {ndim}-D array, got {a}-D")).into());
-        }
-    }
-    Err(Error::type_(
-        name,
-        format!(
-            "expected a {ndim}-D float32 or float64 numpy array, got {}",
-            dtype_name(x)
-        ),
-    )
-    .into())
-}
-
-fn slice1<'a, T: Element>(
-    a: &'a numpy::PyReadonlyArray1<'_, T>,
-    name: &'static str,
-) -> PyResult<&'a [T]> {
-    a.as_slice()
-        .map_err(|_| Error::value(name, "must be C-contiguous").into())
-}
-
-fn slice2<'a, T: Element>(
-    a: &'a numpy::PyReadonlyArray2<'_, T>,
-    name: &'static str,
-) -> PyResult<&'a [T]> {
-    a.as_slice()
-        .map_err(|_| Error::value(name, "must be C-contiguous").into())
-}
-
-fn arr1<'py, T: Element>(
-    x: &Bound<'py, PyAny>,
-    name: &'static str,
-) -> PyResult<numpy::PyReadonlyArray1<'py, T>> {
-    let a = x.cast::<PyArray1<T>>().map_err(|_| {
-        PyErr::from(Error::type_(
-            name,
-            format!(
-                "expected a 1-D {} array, got {}",
-                std::any::type_name::<T>(),
-                dtype_name(x)
-            ),
-        ))
-    })?;
-    Ok(a.readonly())
-}
-
-fn arr2<'py, T: Element>(
-    x: &Bound<'py, PyAny>,
-    name: &'static str,
-) -> PyResult<numpy::PyReadonlyArray2<'py, T>> {
-    let a = x.cast::<PyArray2<T>>().map_err(|_| {
-        PyErr::from(Error::type_(
-            name,
-            format!(
-                "expected a 2-D {} array, got {}",
-                std::any::type_name::<T>(),
-                dtype_name(x)
-            ),
-        ))
-    })?;
-    Ok(a.readonly())
-}
+type Any<'py> = Bound<'py, PyAny>;
 
 /// The (B, T) 0/1 mask, as uint8 (the wrapper converts bool/int masks).
-fn mask2<'py>(
-    x: &Bound<'py, PyAny>,
-    shape: (usize, usize),
-) -> PyResult<numpy::PyReadonlyArray2<'py, u8>> {
-    let m = arr2::<u8>(x, "response_mask")?;
-    let s = m.shape();
-    if (s[0], s[1]) != shape {
-        return Err(Error::value(
-            "response_mask",
-            format!(
-                "has shape ({}, {}), expected ({}, {})",
-                s[0], s[1], shape.0, shape.1
-            ),
-        )
-        .into());
-    }
-    Ok(m)
+fn mask<'py>(x: &Any<'py>) -> PyResult<Arr2<'py, u8>> {
+    array(x, "response_mask")
 }
 
-fn group_opts(
+/// `(B, T)` vector into a numpy array.
+fn out2<'py, T: Element>(py: Python<'py>, shape: (usize, usize), v: Vec<T>) -> Any<'py> {
+    Array2::from_shape_vec(shape, v)
+        .expect("the core checked the shape")
+        .into_pyarray(py)
+        .into_any()
+}
+
+/// The options both group entry points share (names parsed by the core); the
+/// token-level ones keep their defaults.
+#[allow(clippy::too_many_arguments)]
+fn adv_opts(
     eps: f64,
     unbiased: bool,
     singleton: &str,
     nan: &str,
     equal_zero: bool,
-) -> PyResult<GroupOpts> {
-    let singleton = match singleton {
-        "zero" => Singleton::Zero,
-        "no_baseline" => Singleton::NoBaseline,
-        "formula" => Singleton::Formula,
-        s => {
-            return Err(Error::value(
-                "singleton",
-                format!("expected 'zero', 'no_baseline' or 'formula', got {s:?}"),
-            )
-            .into())
-        }
-    };
-    let nan = match nan {
-        "ignore" => NanPolicy::Ignore,
-        "propagate" => NanPolicy::Propagate,
-        s => {
-            return Err(Error::value(
-                "nan",
-                format!("expected 'ignore' or 'propagate', got {s:?}"),
-            )
-            .into())
-        }
-    };
-    Ok(GroupOpts {
-        eps,
-        unbiased,
-        singleton,
-        nan,
-        equal_zero,
+    scale: &str,
+    f_norm: f64,
+    normalize: bool,
+) -> PyResult<AdvOpts> {
+    Ok(AdvOpts {
+        group: GroupOpts {
+            eps,
+            unbiased,
+            singleton: singleton.parse()?,
+            nan: nan.parse()?,
+            equal_zero,
+        },
+        scale: scale.parse()?,
+        f_norm,
+        normalize,
+        ..AdvOpts::default()
     })
 }
 
-fn estimator(name: &str, scale: &str, f_norm: f64, normalize: bool) -> PyResult<Estimator> {
-    let scale = match scale {
-        "group" => Scale::Group,
-        "batch" => Scale::Batch,
-        "none" => Scale::None,
-        s => {
-            return Err(Error::value(
-                "scale",
-                format!("expected 'group', 'batch' or 'none', got {s:?}"),
-            )
-            .into())
+fn whiten_opts(unbiased: bool, eps: f64, clamp: bool) -> WhitenOpts {
+    WhitenOpts {
+        shift_mean: true,
+        unbiased,
+        eps,
+        clamp,
+    }
+}
+
+fn mask_mode(skip_masked: bool) -> MaskMode {
+    if skip_masked {
+        MaskMode::Skip
+    } else {
+        MaskMode::Zero
+    }
+}
+
+/// `group_size` or `index` (int64 ids), exactly one.
+fn groups<'a>(group_size: Option<i64>, index: Option<&'a Arr1<'_, i64>>) -> PyResult<Groups<'a>> {
+    match (group_size, index) {
+        (Some(_), Some(_)) => {
+            Err(Error::value("group_size", "give group_size or index, not both").into())
         }
-    };
-    Ok(match name {
-        "grpo" => Estimator::Grpo(scale),
-        "rloo" => Estimator::Rloo,
-        "mean_baseline" => Estimator::MeanBaseline,
-        "opo" => Estimator::Opo,
-        "gpg" => {
-            if !(f_norm.is_finite() && f_norm != 0.0) {
-                return Err(Error::value(
-                    "f_norm",
-                    format!("must be finite and nonzero, got {f_norm}"),
-                )
-                .into());
-            }
-            Estimator::Gpg { f_norm }
-        }
-        "grpo_passk" => Estimator::PassK { normalize },
-        s => {
-            return Err(Error::value(
-                "estimator",
-                format!(
-                    "expected one of grpo, rloo, mean_baseline, opo, gpg, grpo_passk; got {s:?}"
-                ),
-            )
-            .into())
-        }
-    })
+        (None, None) => Err(Error::value(
+            "group_size",
+            "give group_size (contiguous groups) or index (ids)",
+        )
+        .into()),
+        (Some(g), None) => Ok(Groups::Size(non_negative("group_size", g)?)),
+        (None, Some(i)) => Ok(Groups::Index(i.slice())),
+    }
+}
+
+fn index_arr<'py>(index: Option<&Any<'py>>) -> PyResult<Option<Arr1<'py, i64>>> {
+    index.map(|i| array(i, "index")).transpose()
 }
 
 #[allow(clippy::too_many_arguments)]
 fn group_typed<'py, T: Real + Element>(
     py: Python<'py>,
     est: Estimator,
-    rewards: &Bound<'py, PyAny>,
+    rewards: &Any<'py>,
     group_size: Option<i64>,
-    index: Option<&Bound<'py, PyAny>>,
-    lengths: Option<&Bound<'py, PyAny>>,
-    o: GroupOpts,
+    index: Option<&Any<'py>>,
+    lengths: Option<&Any<'py>>,
+    o: AdvOpts,
     parallel: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    let r = arr1::<T>(rewards, "rewards")?;
-    let rs = slice1(&r, "rewards")?;
-    let idx = match index {
-        Some(i) => Some(arr1::<i64>(i, "index")?),
-        None => None,
-    };
-    let idx_s = match &idx {
-        Some(i) => Some(slice1(i, "index")?),
-        None => None,
-    };
-    let groups = match (group_size, idx_s) {
-        (Some(_), Some(_)) => {
-            return Err(Error::value("group_size", "give group_size or index, not both").into())
-        }
-        (None, None) => {
-            return Err(Error::value("group_size", "give group_size or index").into());
-        }
-        (Some(g), None) => {
-            if g < 1 {
-                return Err(Error::value("group_size", format!("must be >= 1, got {g}")).into());
-            }
-            Groups::Size(g as usize)
-        }
-        (None, Some(i)) => Groups::Index(i),
-    };
-    let len = match lengths {
-        Some(l) => Some(arr1::<T>(l, "lengths")?),
-        None => None,
-    };
-    let len_s = match &len {
-        Some(l) => Some(slice1(l, "lengths")?),
-        None => None,
-    };
-    let out = crate::py::detach(py, || {
-        core::group_advantages(est, rs, groups, len_s, &o, parallel)
+) -> PyResult<Any<'py>> {
+    let r = array::<T, numpy::Ix1>(rewards, "rewards")?;
+    let idx = index_arr(index)?;
+    let g = groups(group_size, idx.as_ref())?;
+    let len = lengths
+        .map(|l| array::<T, numpy::Ix1>(l, "lengths"))
+        .transpose()?;
+    let rule = est.group_rule(&o).ok_or_else(|| {
+        Error::value(
+            "estimator",
+            "reinforce_pp is token-level: use compute_advantages",
+        )
+    })?;
+    let (rs, ls) = (r.slice(), len.as_ref().map(|l| l.slice()));
+    let out = super::detach(py, || {
+        core::group_advantages(rule, rs, g, ls, &o.group, parallel)
     })?;
     Ok(out.into_pyarray(py).into_any())
 }
@@ -267,10 +130,10 @@ fn group_typed<'py, T: Real + Element>(
 fn group_advantages<'py>(
     py: Python<'py>,
     estimator: &str,
-    rewards: &Bound<'py, PyAny>,
+    rewards: &Any<'py>,
     group_size: Option<i64>,
-    index: Option<&Bound<'py, PyAny>>,
-    lengths: Option<&Bound<'py, PyAny>>,
+    index: Option<&Any<'py>>,
+    lengths: Option<&Any<'py>>,
     eps: f64,
     unbiased: bool,
     singleton: &str,
@@ -280,53 +143,104 @@ fn group_advantages<'py>(
     f_norm: f64,
     normalize: bool,
     parallel: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    let est = self::estimator(estimator, scale, f_norm, normalize)?;
-    let o = group_opts(eps, unbiased, singleton, nan, equal_zero)?;
-    match float_kind(rewards, "rewards", 1)? {
-        Dt::F32 => group_typed::<f32>(py, est, rewards, group_size, index, lengths, o, parallel),
-        Dt::F64 => group_typed::<f64>(py, est, rewards, group_size, index, lengths, o, parallel),
-    }
+) -> PyResult<Any<'py>> {
+    let est: Estimator = estimator.parse()?;
+    let o = adv_opts(
+        eps, unbiased, singleton, nan, equal_zero, scale, f_norm, normalize,
+    )?;
+    with_float!(rewards, "rewards", 1, T => group_typed::<T>(
+        py, est, rewards, group_size, index, lengths, o, parallel
+    ))
 }
 
-fn whiten_opts(shift_mean: bool, unbiased: bool, eps: f64, clamp: bool) -> PyResult<WhitenOpts> {
-    if !(eps.is_finite() && eps >= 0.0) {
-        return Err(Error::value("eps", format!("must be finite and >= 0, got {eps}")).into());
-    }
-    Ok(WhitenOpts {
-        shift_mean,
-        unbiased,
-        eps,
-        clamp,
-    })
+#[allow(clippy::too_many_arguments)]
+fn compute_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    est: Estimator,
+    rewards: &Any<'py>,
+    response_mask: &Any<'py>,
+    group_size: Option<i64>,
+    index: Option<&Any<'py>>,
+    o: AdvOpts,
+    parallel: bool,
+) -> PyResult<Any<'py>> {
+    let r = array::<T, numpy::Ix1>(rewards, "rewards")?;
+    let m = mask(response_mask)?;
+    let idx = index_arr(index)?;
+    // reinforce_pp ignores the groups: none given is fine there
+    let g = match (est, group_size, &idx) {
+        (Estimator::ReinforcePp, None, None) => Groups::Size(1),
+        _ => groups(group_size, idx.as_ref())?,
+    };
+    let shape = dims2(&m);
+    let (rs, ms) = (r.slice(), m.slice());
+    let out = super::detach(py, || {
+        core::compute_advantages(est, rs, ms, shape.1, g, &o, parallel)
+    })?;
+    Ok(out2(py, shape, out))
 }
 
-fn shape2(x: &Bound<'_, PyAny>) -> (usize, usize) {
-    let a = x.cast::<numpy::PyUntypedArray>().expect("checked array");
-    let s = a.shape();
-    (s[0], s[1])
+/// Token-level advantages (B, T) for any estimator name, in one call.
+#[pyfunction]
+#[pyo3(signature = (estimator, rewards, response_mask, *, group_size=None, index=None, eps=1e-6,
+    unbiased=true, singleton="zero", nan="ignore", equal_zero=true, scale="group", f_norm=1.0,
+    normalize=true, gamma=1.0, skip_masked=true, whiten=true, whiten_unbiased=true,
+    whiten_clamp=false, parallel=false))]
+#[allow(clippy::too_many_arguments)]
+fn compute_advantages<'py>(
+    py: Python<'py>,
+    estimator: &str,
+    rewards: &Any<'py>,
+    response_mask: &Any<'py>,
+    group_size: Option<i64>,
+    index: Option<&Any<'py>>,
+    eps: f64,
+    unbiased: bool,
+    singleton: &str,
+    nan: &str,
+    equal_zero: bool,
+    scale: &str,
+    f_norm: f64,
+    normalize: bool,
+    gamma: f64,
+    skip_masked: bool,
+    whiten: bool,
+    whiten_unbiased: bool,
+    whiten_clamp: bool,
+    parallel: bool,
+) -> PyResult<Any<'py>> {
+    let est: Estimator = estimator.parse()?;
+    let o = AdvOpts {
+        gamma,
+        mask_mode: mask_mode(skip_masked),
+        whiten: whiten.then(|| whiten_opts(whiten_unbiased, 1e-8, whiten_clamp)),
+        ..adv_opts(
+            eps, unbiased, singleton, nan, equal_zero, scale, f_norm, normalize,
+        )?
+    };
+    with_float!(rewards, "rewards", 1, T => compute_typed::<T>(
+        py, est, rewards, response_mask, group_size, index, o, parallel
+    ))
 }
 
 fn whiten_typed<'py, T: Real + Element>(
     py: Python<'py>,
-    values: &Bound<'py, PyAny>,
-    mask: &Bound<'py, PyAny>,
+    values: &Any<'py>,
+    response_mask: &Any<'py>,
     o: WhitenOpts,
     zero_masked: bool,
     parallel: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    let v = arr2::<T>(values, "values")?;
-    let shape = shape2(values);
-    let vs = slice2(&v, "values")?;
-    let m = mask2(mask, shape)?;
-    let ms = slice2(&m, "response_mask")?;
-    let out = crate::py::detach(py, || {
+) -> PyResult<Any<'py>> {
+    let v = array::<T, numpy::Ix2>(values, "values")?;
+    let m = mask(response_mask)?;
+    same_dims("response_mask", dims2(&m), dims2(&v), "values")?;
+    let (vs, ms) = (v.slice(), m.slice());
+    let out = super::detach(py, || {
         let mut out = vs.to_vec();
         core::masked_whiten_inplace(&mut out, ms, &o, zero_masked, parallel)?;
         Ok(out)
     })?;
-    let a = Array2::from_shape_vec(shape, out).expect("length checked");
-    Ok(a.into_pyarray(py).into_any())
+    Ok(out2(py, dims2(&v), out))
 }
 
 /// Whiten `values` (B, T) over `response_mask != 0`.
@@ -336,48 +250,36 @@ fn whiten_typed<'py, T: Real + Element>(
 #[allow(clippy::too_many_arguments)]
 fn masked_whiten<'py>(
     py: Python<'py>,
-    values: &Bound<'py, PyAny>,
-    response_mask: &Bound<'py, PyAny>,
+    values: &Any<'py>,
+    response_mask: &Any<'py>,
     shift_mean: bool,
     unbiased: bool,
     eps: f64,
     clamp: bool,
     zero_masked: bool,
     parallel: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    let o = whiten_opts(shift_mean, unbiased, eps, clamp)?;
-    match float_kind(values, "values", 2)? {
-        Dt::F32 => whiten_typed::<f32>(py, values, response_mask, o, zero_masked, parallel),
-        Dt::F64 => whiten_typed::<f64>(py, values, response_mask, o, zero_masked, parallel),
-    }
+) -> PyResult<Any<'py>> {
+    let o = WhitenOpts {
+        shift_mean,
+        ..whiten_opts(unbiased, eps, clamp)
+    };
+    with_float!(values, "values", 2, T => whiten_typed::<T>(
+        py, values, response_mask, o, zero_masked, parallel
+    ))
 }
 
 fn token_typed<'py, T: Real + Element>(
     py: Python<'py>,
-    adv: &Bound<'py, PyAny>,
-    mask: &Bound<'py, PyAny>,
+    advantages: &Any<'py>,
+    response_mask: &Any<'py>,
     parallel: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    let a = arr1::<T>(adv, "advantages")?;
-    let asl = slice1(&a, "advantages")?;
-    let mshape = {
-        let m = arr2::<u8>(mask, "response_mask")?;
-        let s = m.shape();
-        (s[0], s[1])
-    };
-    if mshape.0 != asl.len() {
-        return Err(Error::value(
-            "response_mask",
-            format!("has {} rows but advantages has {}", mshape.0, asl.len()),
-        )
-        .into());
-    }
-    let m = mask2(mask, mshape)?;
-    let ms = slice2(&m, "response_mask")?;
-    let t = mshape.1;
-    let out = crate::py::detach(py, || core::to_token_level(asl, ms, t, parallel))?;
-    let a = Array2::from_shape_vec(mshape, out).expect("length checked");
-    Ok(a.into_pyarray(py).into_any())
+) -> PyResult<Any<'py>> {
+    let a = array::<T, numpy::Ix1>(advantages, "advantages")?;
+    let m = mask(response_mask)?;
+    let shape = dims2(&m);
+    let (asl, ms) = (a.slice(), m.slice());
+    let out = super::detach(py, || core::to_token_level(asl, ms, shape.1, parallel))?;
+    Ok(out2(py, shape, out))
 }
 
 /// `advantages[:, None] * (response_mask != 0)`, (B, T).
@@ -385,42 +287,32 @@ fn token_typed<'py, T: Real + Element>(
 #[pyo3(signature = (advantages, response_mask, *, parallel=false))]
 fn to_token_level<'py>(
     py: Python<'py>,
-    advantages: &Bound<'py, PyAny>,
-    response_mask: &Bound<'py, PyAny>,
+    advantages: &Any<'py>,
+    response_mask: &Any<'py>,
     parallel: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    match float_kind(advantages, "advantages", 1)? {
-        Dt::F32 => token_typed::<f32>(py, advantages, response_mask, parallel),
-        Dt::F64 => token_typed::<f64>(py, advantages, response_mask, parallel),
-    }
-}
-
-fn mask_mode(skip_masked: bool) -> MaskMode {
-    if skip_masked {
-        MaskMode::Skip
-    } else {
-        MaskMode::Zero
-    }
+) -> PyResult<Any<'py>> {
+    with_float!(advantages, "advantages", 1, T => token_typed::<T>(
+        py, advantages, response_mask, parallel
+    ))
 }
 
 fn returns_typed<'py, T: Real + Element>(
     py: Python<'py>,
-    rewards: &Bound<'py, PyAny>,
-    mask: &Bound<'py, PyAny>,
+    rewards: &Any<'py>,
+    response_mask: &Any<'py>,
     gamma: f64,
-    skip_masked: bool,
+    mode: MaskMode,
     parallel: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    let r = arr2::<T>(rewards, "token_level_rewards")?;
-    let shape = shape2(rewards);
-    let rs = slice2(&r, "token_level_rewards")?;
-    let m = mask2(mask, shape)?;
-    let ms = slice2(&m, "response_mask")?;
-    let out = crate::py::detach(py, || {
-        core::discounted_returns(rs, ms, shape.1, gamma, mask_mode(skip_masked), parallel)
+) -> PyResult<Any<'py>> {
+    let r = array::<T, numpy::Ix2>(rewards, "token_level_rewards")?;
+    let m = mask(response_mask)?;
+    let shape = dims2(&r);
+    same_dims("response_mask", dims2(&m), shape, "token_level_rewards")?;
+    let (rs, ms) = (r.slice(), m.slice());
+    let out = super::detach(py, || {
+        core::discounted_returns(rs, ms, shape.1, gamma, mode, parallel)
     })?;
-    let a = Array2::from_shape_vec(shape, out).expect("length checked");
-    Ok(a.into_pyarray(py).into_any())
+    Ok(out2(py, shape, out))
 }
 
 /// Discounted reward-to-go (B, T); 0 at masked positions.
@@ -428,63 +320,40 @@ fn returns_typed<'py, T: Real + Element>(
 #[pyo3(signature = (token_level_rewards, response_mask, gamma, *, skip_masked=true, parallel=false))]
 fn discounted_returns<'py>(
     py: Python<'py>,
-    token_level_rewards: &Bound<'py, PyAny>,
-    response_mask: &Bound<'py, PyAny>,
+    token_level_rewards: &Any<'py>,
+    response_mask: &Any<'py>,
     gamma: f64,
     skip_masked: bool,
     parallel: bool,
-) -> PyResult<Bound<'py, PyAny>> {
-    match float_kind(token_level_rewards, "token_level_rewards", 2)? {
-        Dt::F32 => returns_typed::<f32>(
-            py,
-            token_level_rewards,
-            response_mask,
-            gamma,
-            skip_masked,
-            parallel,
-        ),
-        Dt::F64 => returns_typed::<f64>(
-            py,
-            token_level_rewards,
-            response_mask,
-            gamma,
-            skip_masked,
-            parallel,
-        ),
-    }
+) -> PyResult<Any<'py>> {
+    let mode = mask_mode(skip_masked);
+    with_float!(token_level_rewards, "token_level_rewards", 2, T => returns_typed::<T>(
+        py, token_level_rewards, response_mask, gamma, mode, parallel
+    ))
 }
+
+type Pair<'py> = (Any<'py>, Any<'py>);
 
 #[allow(clippy::too_many_arguments)]
 fn gae_typed<'py, T: Real + Element>(
     py: Python<'py>,
-    rewards: &Bound<'py, PyAny>,
-    values: &Bound<'py, PyAny>,
-    mask: &Bound<'py, PyAny>,
+    rewards: &Any<'py>,
+    values: &Any<'py>,
+    response_mask: &Any<'py>,
     gamma: f64,
     lam: f64,
-    skip_masked: bool,
+    mode: MaskMode,
     whiten: Option<WhitenOpts>,
     parallel: bool,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let r = arr2::<T>(rewards, "token_level_rewards")?;
-    let shape = shape2(rewards);
-    let rs = slice2(&r, "token_level_rewards")?;
-    let v = arr2::<T>(values, "values")?;
-    if shape2(values) != shape {
-        let s = shape2(values);
-        return Err(Error::value(
-            "values",
-            format!(
-                "has shape ({}, {}), expected ({}, {})",
-                s.0, s.1, shape.0, shape.1
-            ),
-        )
-        .into());
-    }
-    let vs = slice2(&v, "values")?;
-    let m = mask2(mask, shape)?;
-    let ms = slice2(&m, "response_mask")?;
-    let (a, ret) = crate::py::detach(py, || {
+) -> PyResult<Pair<'py>> {
+    let r = array::<T, numpy::Ix2>(rewards, "token_level_rewards")?;
+    let v = array::<T, numpy::Ix2>(values, "values")?;
+    let m = mask(response_mask)?;
+    let shape = dims2(&r);
+    same_dims("values", dims2(&v), shape, "token_level_rewards")?;
+    same_dims("response_mask", dims2(&m), shape, "token_level_rewards")?;
+    let (rs, vs, ms) = (r.slice(), v.slice(), m.slice());
+    let (a, ret) = super::detach(py, || {
         core::gae(
             rs,
             vs,
@@ -492,17 +361,12 @@ fn gae_typed<'py, T: Real + Element>(
             shape.1,
             gamma,
             lam,
-            mask_mode(skip_masked),
+            mode,
             whiten.as_ref(),
             parallel,
         )
     })?;
-    let a = Array2::from_shape_vec(shape, a).expect("length checked");
-    let ret = Array2::from_shape_vec(shape, ret).expect("length checked");
-    Ok((
-        a.into_pyarray(py).into_any(),
-        ret.into_pyarray(py).into_any(),
-    ))
+    Ok((out2(py, shape, a), out2(py, shape, ret)))
 }
 
 /// GAE `(advantages, returns)`, both (B, T).
@@ -512,9 +376,9 @@ fn gae_typed<'py, T: Real + Element>(
 #[allow(clippy::too_many_arguments)]
 fn gae<'py>(
     py: Python<'py>,
-    token_level_rewards: &Bound<'py, PyAny>,
-    values: &Bound<'py, PyAny>,
-    response_mask: &Bound<'py, PyAny>,
+    token_level_rewards: &Any<'py>,
+    values: &Any<'py>,
+    response_mask: &Any<'py>,
     gamma: f64,
     lam: f64,
     skip_masked: bool,
@@ -523,55 +387,23 @@ fn gae<'py>(
     eps: f64,
     clamp: bool,
     parallel: bool,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let w = if whiten {
-        Some(whiten_opts(true, unbiased, eps, clamp)?)
-    } else {
-        None
-    };
-    let dt = float_kind(token_level_rewards, "token_level_rewards", 2)?;
-    if float_kind(values, "values", 2)? != dt {
-        return Err(Error::type_(
-            "values",
-            format!(
-                "dtype {} differs from token_level_rewards' {}",
-                dtype_name(values),
-                dtype_name(token_level_rewards)
-            ),
-        )
-        .into());
-    }
-    match dt {
-        Dt::F32 => gae_typed::<f32>(
-            py,
-            token_level_rewards,
-            values,
-            response_mask,
-            gamma,
-            lam,
-            skip_masked,
-            w,
-            parallel,
-        ),
-        Dt::F64 => gae_typed::<f64>(
-            py,
-            token_level_rewards,
-            values,
-            response_mask,
-            gamma,
-            lam,
-            skip_masked,
-            w,
-            parallel,
-        ),
-    }
+) -> PyResult<Pair<'py>> {
+    let w = whiten.then(|| whiten_opts(unbiased, eps, clamp));
+    let mode = mask_mode(skip_masked);
+    // `values` must have the rewards' dtype: `array::<T>` below says so
+    with_float!(token_level_rewards, "token_level_rewards", 2, T => gae_typed::<T>(
+        py, token_level_rewards, values, response_mask, gamma, lam, mode, w, parallel
+    ))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(group_advantages, m)?)?;
+    m.add_function(wrap_pyfunction!(compute_advantages, m)?)?;
     m.add_function(wrap_pyfunction!(masked_whiten, m)?)?;
     m.add_function(wrap_pyfunction!(to_token_level, m)?)?;
     m.add_function(wrap_pyfunction!(discounted_returns, m)?)?;
     m.add_function(wrap_pyfunction!(gae, m)?)?;
+    let names: Vec<&str> = Estimator::ALL.iter().map(|e| e.name()).collect();
+    m.add("ESTIMATORS", pyo3::types::PyTuple::new(m.py(), names)?)?;
     Ok(())
 }

@@ -2,17 +2,21 @@
 //!
 //! One submodule per capability registers its functions on `postcouple._core`.
 //! Conventions for every binding:
-//! - check dtypes/shapes/contiguity up front and raise `TypeError`/`ValueError`
-//!   naming the argument (through [`crate::Error`]);
-//! - copy inputs into owned Rust data (or borrow read-only slices), then run the
-//!   work inside [`detach`], which releases the GIL and turns a panic (a bug)
-//!   into a Python `RuntimeError` instead of letting it reach Python;
+//! - read arguments with [`arrays`] (dtype, rank, contiguity, str-ness; errors
+//!   are `TypeError`/`ValueError` naming the argument, through
+//!   [`crate::Error`]); option names are parsed by the core's `FromStr`s and
+//!   values are checked by the core, so each argument is checked once;
+//! - borrow read-only slices (or copy into owned Rust data), then run the work
+//!   inside [`detach`], which releases the GIL and turns a panic (a bug) into a
+//!   Python `RuntimeError` instead of letting it reach Python; loops over the
+//!   batch live in the core, not here;
 //! - return owned arrays (`into_pyarray`, no copy).
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 mod advantages;
+pub(crate) mod arrays;
 mod packing;
 mod rewards;
 
@@ -26,7 +30,6 @@ impl From<crate::Error> for PyErr {
 }
 
 /// Run `f` with the GIL released; a panic inside becomes `RuntimeError`.
-#[allow(dead_code)]
 pub(crate) fn detach<T, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     T: Send,

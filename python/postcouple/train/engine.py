@@ -130,6 +130,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 def build(cfg: RunConfig) -> tuple[Any, Any, Any, torch.device]:
     """Model, tokenizer and task of a run config."""
+    from postcouple.attention import require_varlen
     from postcouple.models import TinySize, load_model_and_tokenizer
     from postcouple.tasks import get_task
 
@@ -155,6 +156,8 @@ def build(cfg: RunConfig) -> tuple[Any, Any, Any, torch.device]:
         tiny=tiny,
         attn_implementation=m.attn_implementation,
     )
+    if cfg.sft.packing or cfg.rl.packing:  # packed rows need varlen attention
+        require_varlen(model)
     task = get_task(cfg.task.name, **cfg.task.options)
     return model, tok, task, device
 

@@ -1,74 +1,23 @@
-//! Sequence packing (BFD/FFD/wrapped) and workload balancing across ranks.
-//!
-//! Packing puts sequences of given lengths into bins of `capacity` tokens
-//! (one bin = one padding-free micro-batch row). The result is a list of
-//! *pieces* `(seq, offset, len)` grouped by bin: a whole sequence is one piece
-//! with offset 0; `Overflow::Split` and `Strategy::Wrapped` cut sequences into
-//! several pieces.
-//!
-//! - Best-fit decreasing (BFD): items longest first (a stable counting sort,
-//!   ties by index), each into the open bin with the least room that still
-//!   fits, else a new bin. Bins are kept in buckets by remaining room with a
-//!   two-level bitset over room values, so "smallest room >= len" is a couple
-//!   of word scans: O(n + capacity) overall. (TRL's `_pack_bfd` does the same
-//!   with a segment tree in Python.) Which of several bins with the *same*
-//!   room gets the item cannot change any later decision (bins are only
-//!   distinguished by their room), so the bin count equals any other BFD's.
-//! - First-fit decreasing (FFD): the lowest-numbered bin that fits, found with
-//!   a max segment tree over the bins' room: O(n log bins).
-//! - Wrapped: sequences laid end to end in order and cut every `capacity`
-//!   tokens (TRL's "wrapped"), so every bin but the last is full.
-//!
-//! Balancing (`balance`) splits workloads into `k` partitions of near-equal
-//! sums: Karmarkar-Karp largest differencing (the k-way generalisation used
-//! by verl's `seqlen_balancing.py`) or greedy longest-processing-time.
+//! Packing sequences into bins of `capacity` tokens: best-fit decreasing
+//! (bucketed rooms), first-fit decreasing (segment tree), wrapped.
 
+use crate::error::named_enum;
 use crate::{Error, Result};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::str::FromStr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
-    Bfd,
-    Ffd,
-    Wrapped,
-}
-
-impl FromStr for Strategy {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "bfd" => Ok(Self::Bfd),
-            "ffd" => Ok(Self::Ffd),
-            "wrapped" => Ok(Self::Wrapped),
-            _ => Err(Error::value(
-                "strategy",
-                format!("expected 'bfd', 'ffd' or 'wrapped', got {s:?}"),
-            )),
-        }
+named_enum! {
+    pub enum Strategy for "strategy" {
+        Bfd = "bfd",
+        Ffd = "ffd",
+        Wrapped = "wrapped",
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Overflow {
-    Error,
-    Truncate,
-    Split,
-}
-
-impl FromStr for Overflow {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "error" => Ok(Self::Error),
-            "truncate" => Ok(Self::Truncate),
-            "split" => Ok(Self::Split),
-            _ => Err(Error::value(
-                "overflow",
-                format!("expected 'error', 'truncate' or 'split', got {s:?}"),
-            )),
-        }
+named_enum! {
+    pub enum Overflow for "overflow" {
+        Error = "error",
+        Truncate = "truncate",
+        Split = "split",
     }
 }
 
@@ -404,270 +353,12 @@ fn wrapped(lengths: &[i64], capacity: i64) -> Packed {
     out
 }
 
-// -- balancing -------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BalanceMethod {
-    KarmarkarKarp,
-    Greedy,
-}
-
-impl FromStr for BalanceMethod {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "karmarkar_karp" | "kk" => Ok(Self::KarmarkarKarp),
-            "greedy" => Ok(Self::Greedy),
-            _ => Err(Error::value(
-                "method",
-                format!("expected 'karmarkar_karp' or 'greedy', got {s:?}"),
-            )),
-        }
-    }
-}
-
-/// `k` partitions of the item indices (each sorted ascending) with near-equal sums.
-pub fn balance(
-    workloads: &[i64],
-    k: usize,
-    method: BalanceMethod,
-    equal_size: bool,
-) -> Result<Vec<Vec<u32>>> {
-    let n = workloads.len();
-    if k == 0 {
-        return Err(Error::value("k", "must be >= 1"));
-    }
-    if let Some(i) = workloads.iter().position(|&w| w < 0) {
-        return Err(Error::value(
-            "workloads",
-            format!("must be >= 0, got {} at index {i}", workloads[i]),
-        ));
-    }
-    if equal_size && n % k != 0 {
-        return Err(Error::value(
-            "k",
-            format!("equal_size needs k to divide the number of items ({n} items, k={k})"),
-        ));
-    }
-    if !equal_size && k > n {
-        // fewer items than partitions is allowed: some partitions are empty
-    }
-    let mut parts = match method {
-        BalanceMethod::KarmarkarKarp => kk(workloads, k, equal_size),
-        BalanceMethod::Greedy => greedy(workloads, k, equal_size),
-    };
-    for p in &mut parts {
-        p.sort_unstable();
-    }
-    Ok(parts)
-}
-
-/// A partial solution of the largest differencing method: k subsets, sorted by
-/// sum descending (ties by their smallest index, for determinism).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct KkState {
-    sets: Vec<(i64, Vec<u32>)>,
-}
-
-impl KkState {
-    fn spread(&self) -> i64 {
-        self.sets[0].0 - self.sets[self.sets.len() - 1].0
-    }
-    fn sort(&mut self) {
-        self.sets
-            .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.first().cmp(&b.1.first())));
-    }
-}
-
-fn kk(w: &[i64], k: usize, equal_size: bool) -> Vec<Vec<u32>> {
-    let n = w.len();
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_by_key(|&i| (w[i as usize], i));
-    // heap by (spread, then a sequence number: later states first on ties, as a
-    // stack would), each entry one state
-    let mut heap: BinaryHeap<(i64, u64, usize)> = BinaryHeap::new();
-    let mut states: Vec<Option<KkState>> = Vec::new();
-    let mut seqno = 0u64;
-    let mut push = |st: KkState,
-                    heap: &mut BinaryHeap<(i64, u64, usize)>,
-                    states: &mut Vec<Option<KkState>>| {
-        heap.push((st.spread(), seqno, states.len()));
-        seqno += 1;
-        states.push(Some(st));
-    };
-    if equal_size {
-        for chunk in order.chunks(k) {
-            let mut st = KkState {
-                sets: chunk.iter().map(|&i| (w[i as usize], vec![i])).collect(),
-            };
-            st.sort();
-            push(st, &mut heap, &mut states);
-        }
-    } else {
-        for &i in &order {
-            let mut sets = vec![(0i64, Vec::new()); k];
-            sets[0] = (w[i as usize], vec![i]);
-            let mut st = KkState { sets };
-            st.sort();
-            push(st, &mut heap, &mut states);
-        }
-    }
-    if heap.is_empty() {
-        return vec![Vec::new(); k];
-    }
-    while heap.len() > 1 {
-        let (_, _, a) = heap.pop().expect("len > 1");
-        let (_, _, b) = heap.pop().expect("len > 1");
-        let sa = states[a].take().expect("live state");
-        let sb = states[b].take().expect("live state");
-        // pair the largest subset of one with the smallest of the other
-        let mut sets = Vec::with_capacity(k);
-        for (i, (s1, v1)) in sa.sets.into_iter().enumerate() {
-            let (s2, v2) = &sb.sets[k - 1 - i];
-            let mut v = v1;
-            v.extend_from_slice(v2);
-            sets.push((s1 + s2, v));
-        }
-        let mut st = KkState { sets };
-        st.sort();
-        push(st, &mut heap, &mut states);
-    }
-    let (_, _, last) = heap.pop().expect("one state left");
-    states[last]
-        .take()
-        .expect("live state")
-        .sets
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect()
-}
-
-/// Longest processing time first: each item (largest first) to the partition
-/// with the smallest sum (ties: lowest index); with `equal_size`, only among
-/// partitions that are not full.
-fn greedy(w: &[i64], k: usize, equal_size: bool) -> Vec<Vec<u32>> {
-    let n = w.len();
-    let cap = if equal_size { n / k } else { usize::MAX };
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_by_key(|&i| (Reverse(w[i as usize]), i));
-    let mut heap: BinaryHeap<Reverse<(i64, usize)>> = (0..k).map(|p| Reverse((0, p))).collect();
-    let mut parts = vec![Vec::new(); k];
-    for &i in &order {
-        let Reverse((s, p)) = heap.pop().expect("a partition with room");
-        parts[p].push(i);
-        if parts[p].len() < cap {
-            heap.push(Reverse((s + w[i as usize], p)));
-        }
-    }
-    parts
-}
-
-// -- collation ---------------------------------------------------------------------
-
-/// Flat model inputs for every bin: tokens of each piece laid end to end,
-/// position ids restarting at 0 per piece, labels = tokens with -100 on
-/// prompt tokens (original position < prompt length) and on each piece's
-/// first token. `tok_ptr[b]..tok_ptr[b + 1]` are bin `b`'s tokens.
-pub struct Collated {
-    pub input_ids: Vec<i64>,
-    pub position_ids: Vec<i64>,
-    pub labels: Vec<i64>,
-    pub tok_ptr: Vec<i64>,
-}
-
-/// `flat`/`seq_ptr`: every sequence's tokens concatenated, sequence `i` at
-/// `seq_ptr[i]..seq_ptr[i + 1]`; `prompt_len[i]` (or 0).
-pub fn collate(
-    flat: &[i64],
-    seq_ptr: &[i64],
-    prompt_len: Option<&[i64]>,
-    packed: &Packed,
-) -> Result<Collated> {
-    let nseq = seq_ptr.len().saturating_sub(1);
-    if seq_ptr.first().copied().unwrap_or(0) != 0
-        || seq_ptr.windows(2).any(|w| w[1] < w[0])
-        || seq_ptr.last().copied().unwrap_or(0) as usize != flat.len()
-    {
-        return Err(Error::value("sequences", "inconsistent sequence offsets"));
-    }
-    if let Some(p) = prompt_len {
-        if p.len() != nseq {
-            return Err(Error::value(
-                "prompt_lengths",
-                format!("{} values for {nseq} sequences", p.len()),
-            ));
-        }
-        if let Some(i) = p.iter().position(|&x| x < 0) {
-            return Err(Error::value(
-                "prompt_lengths",
-                format!("must be >= 0, got {} at index {i}", p[i]),
-            ));
-        }
-    }
-    let np = packed.seq.len();
-    if packed.offset.len() != np || packed.len.len() != np {
-        return Err(Error::value("packing", "pieces arrays differ in length"));
-    }
-    if packed.bin_ptr.first().copied().unwrap_or(0) != 0
-        || packed.bin_ptr.windows(2).any(|w| w[1] < w[0])
-        || packed.bin_ptr.last().copied().unwrap_or(0) as usize != np
-    {
-        return Err(Error::value("packing", "inconsistent bin offsets"));
-    }
-    let mut total = 0usize;
-    for j in 0..np {
-        let (s, off, l) = (packed.seq[j], packed.offset[j], packed.len[j]);
-        if s < 0 || s as usize >= nseq {
-            return Err(Error::value(
-                "packing",
-                format!("piece {j} names sequence {s}, but there are {nseq} sequences"),
-            ));
-        }
-        let slen = seq_ptr[s as usize + 1] - seq_ptr[s as usize];
-        if off < 0 || l < 0 || off + l > slen {
-            return Err(Error::value(
-                "packing",
-                format!(
-                    "piece {j} ({off}..{}) is outside sequence {s} of length {slen} \
-                     (was the packing made for these sequences?)",
-                    off + l
-                ),
-            ));
-        }
-        total += l as usize;
-    }
-    let mut c = Collated {
-        input_ids: Vec::with_capacity(total),
-        position_ids: Vec::with_capacity(total),
-        labels: Vec::with_capacity(total),
-        tok_ptr: Vec::with_capacity(packed.num_bins() + 1),
-    };
-    c.tok_ptr.push(0);
-    for b in 0..packed.num_bins() {
-        for j in packed.bin_ptr[b] as usize..packed.bin_ptr[b + 1] as usize {
-            let s = packed.seq[j] as usize;
-            let (off, l) = (packed.offset[j] as usize, packed.len[j] as usize);
-            let start = seq_ptr[s] as usize + off;
-            let toks = &flat[start..start + l];
-            let plen = prompt_len.map_or(0, |p| p[s]) as usize;
-            c.input_ids.extend_from_slice(toks);
-            c.position_ids.extend(0..l as i64);
-            for (t, &tok) in toks.iter().enumerate() {
-                let masked = t == 0 || off + t < plen;
-                c.labels.push(if masked { -100 } else { tok });
-            }
-        }
-        c.tok_ptr.push(c.input_ids.len() as i64);
-    }
-    Ok(c)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::{prop, prop_assert, prop_assert_eq, proptest, ProptestConfig};
 
-    fn bins_of(p: &Packed) -> Vec<Vec<(i64, i64, i64)>> {
+    pub(crate) fn bins_of(p: &Packed) -> Vec<Vec<(i64, i64, i64)>> {
         (0..p.num_bins())
             .map(|b| {
                 (p.bin_ptr[b] as usize..p.bin_ptr[b + 1] as usize)
@@ -716,8 +407,6 @@ mod tests {
         assert!(pack(&[1], 0, Strategy::Bfd, Overflow::Error).is_err());
         assert!(pack(&[-1], 5, Strategy::Bfd, Overflow::Error).is_err());
         assert!(pack(&[6], 5, Strategy::Ffd, Overflow::Error).is_err());
-        assert!(balance(&[1, 2, 3], 2, BalanceMethod::KarmarkarKarp, true).is_err());
-        assert!(balance(&[1], 0, BalanceMethod::Greedy, false).is_err());
     }
 
     #[test]
@@ -769,17 +458,6 @@ mod tests {
                     }
                 }
                 prop_assert!(cover.iter().all(|c| c.iter().all(|&x| x)));
-            }
-        }
-
-        #[test]
-        fn balance_partitions_cover(w in prop::collection::vec(0i64..1000, 1..60), k in 1usize..6) {
-            for m in [BalanceMethod::KarmarkarKarp, BalanceMethod::Greedy] {
-                let parts = balance(&w, k, m, false).unwrap();
-                prop_assert_eq!(parts.len(), k);
-                let mut all: Vec<u32> = parts.concat();
-                all.sort_unstable();
-                prop_assert_eq!(all, (0..w.len() as u32).collect::<Vec<_>>());
             }
         }
     }
