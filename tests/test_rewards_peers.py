@@ -254,6 +254,15 @@ def _verl():
     return rs
 
 
+# verl's numina and geometry3k scorers need pylatexenc / mathruler (`make install`)
+_SCORER_MODULE = {"prime_math": "prime_math", "geo3k": "geo3k"}
+
+
+def _scorer_ok(route: str) -> bool:
+    mod = _SCORER_MODULE.get(route)
+    return mod is None or import_verl(f"verl.utils.reward_score.{mod}") is not None
+
+
 def _verdict(value) -> bool:
     # "this response is right" in each scorer's own terms
     if isinstance(value, dict):
@@ -276,6 +285,8 @@ def _same(ours, theirs) -> bool:
 @pytest.mark.parametrize("route", sorted(_VERL_ROUTES))
 def test_verl_same_score_where_verl_is_right(route):
     rs = _verl()
+    if not _scorer_ok(route):
+        pytest.skip(f"verl's {route} scorer needs pylatexenc / mathruler (make install)")
     source, step = _VERL_ROUTES[route]
     rows = load_corpus()[::step]
     theirs = [rs.default_compute_score(source, r["completion"], r["gold"]) for r in rows]
@@ -320,7 +331,8 @@ def test_verl_every_math_data_source_routes_and_returns_like_verl():
     ]
     sources = [s for group in DATA_SOURCES.values() for s in group] + ["aime2024", "aime_2025"]
     assert len(sources) == 16
-    for source in sources:
+    skip = {s for route, group in DATA_SOURCES.items() if not _scorer_ok(route) for s in group}
+    for source in sorted(set(sources) - skip):
         for text, gold in cases:
             t = rs.default_compute_score(source, text, gold)
             o = compute_score(source, text, gold)
@@ -329,6 +341,11 @@ def test_verl_every_math_data_source_routes_and_returns_like_verl():
                 assert set(o) == set(t) and isinstance(o["pred"], str), (source, o, t)
             if _verdict(t) == (text.endswith(("1,234", "12", "{1}{2}}$.", "{12}$", "correct."))):
                 assert _same(o, t), (source, text, o, t)
+    # the documented gsm8k differences (verl compares strings in its last 300 characters)
+    ref = "Natalia sold 48/2 = 24 clips.\n#### 72"
+    for text, gold in [("#### 72.00", "72"), ("#### 72\n" + "x" * 400, "72"), ("#### 72", ref)]:
+        assert compute_score("openai/gsm8k", text, gold) == 1.0
+        assert rs.default_compute_score("openai/gsm8k", text, gold) == 0.0
     # verl's math_dapo finds "Answer: 12" and returns a dict; so do we
     assert compute_score("math_dapo", "Answer: 12", "12") == {
         "score": 1.0,
