@@ -556,3 +556,40 @@ def build_values2(c: Corpus, rng: random.Random, no_prose: list[str]) -> None:
         return gold, style, items
 
     fill(c, "percent_units", percent_units, rng)
+
+
+def build_traps(c: Corpus, rng: random.Random, n: int = 20) -> None:
+    """Near misses that verifiers are known to accept, appended to two categories.
+
+    Added after the first version of the corpus, at its end, so the rows before
+    them are unchanged: ``\\pm n`` for a gold ``n`` (math-verify scores it
+    right), and factorials that differ by a small shift (``\\frac{1}{2004!}``
+    for ``\\frac{1}{2006!}``: math-verify compares them as floats that underflow).
+    """
+
+    def pm_trap(r):
+        k = r.randint(2, 3000)
+        if r.random() < 0.5:
+            gold, pos, neg = f"{k}, -{k}", f"\\pm {k}", f"\\pm {k + 1}"
+        else:
+            gold, pos, neg = str(k), str(k), f"\\pm {k}"
+        style, items = _styled_pair(r, pos, neg, ["minerva", "r1_think", "boxed_cot", "bold"])
+        return gold, style, items
+
+    fill(c, "list_connectives", pm_trap, rng, n)
+
+    def factorial_trap(r):
+        m = r.randint(200, 3000)
+        d = r.choice([1, 2])
+        if r.random() < 0.5:
+            gold = f"\\frac{{1}}{{{m}!}}"
+            pos = r.choice([f"\\frac{{{m + 1}}}{{{m + 1}!}}", f"1/{m}!", f"\\frac{{1}}{{{m}!}}"])
+            neg = f"\\frac{{1}}{{{m + d}!}}"
+        else:
+            gold = f"{m}!"
+            pos = r.choice([f"{m} \\cdot {m - 1}!", f"\\frac{{{m + 1}!}}{{{m + 1}}}"])
+            neg = r.choice([f"{m + d}!", f"{m}! + 1", f"{m - 1}!"])
+        style, items = _styled_pair(r, pos, neg)
+        return gold, style, items
+
+    fill(c, "big_integer", factorial_trap, rng, n)

@@ -40,7 +40,7 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from completion_constructed import build_equivalence
+from completion_constructed import build_equivalence, build_traps
 from completion_helpers import (
     Corpus,
     _clean_gsm,
@@ -327,6 +327,7 @@ def build(data: Path) -> list[dict]:
 
     fill(c, "unicode_thousands", unicode_thousands, rng)
     build_equivalence(c, rng)
+    build_traps(c, rng)
     return c.rows
 
 
