@@ -401,3 +401,14 @@ def test_verl_math_scorer_is_a_subset_of_ours(data_dir):
     ours = [compute_score("HuggingFaceH4/MATH-500", s, g) for s, g in zip(sols, golds)]
     assert all(o == 1.0 for o, t in zip(ours, theirs) if t == 1.0)
     assert math_reward(sols, golds, mode="boxed").mean() >= 0.99
+
+
+def test_drop_in_doctests():
+    import doctest
+
+    import postcouple.rewards.trl as trl_mod
+    import postcouple.rewards.verl as verl_mod
+
+    for mod in (trl_mod, verl_mod):
+        res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert res.attempted >= 2 and res.failed == 0, (mod.__name__, res)
