@@ -68,14 +68,14 @@ def test_run_writes_everything(tmp_path):
         "sft_nll_seq",
         "reward",
         "greedy_acc",
-        "kl_ref",
+        "kl_init",
         "entropy",
         "kl_expert",
         "grad_norm_sft",
         "grad_norm_rl",
     ):
         assert k in last and math.isfinite(last[k]), k
-    assert evals[0]["kl_ref"] == pytest.approx(0.0, abs=1e-5)  # policy == reference at start
+    assert evals[0]["kl_init"] == pytest.approx(0.0, abs=1e-5)  # policy == reference at start
     # the untrained model earns no reward: all-equal groups give no RL gradient, and
     # the cosine is undefined (NaN) exactly then
     for e in evals:
@@ -118,7 +118,7 @@ def test_init_from_starts_where_the_other_run_ended(tmp_path):
     ea = [r for r in read(tmp_path / "a") if r["kind"] == "eval"][-1]
     eb = [r for r in read(tmp_path / "b") if r["kind"] == "eval"][0]
     assert eb["sft_loss"] == pytest.approx(ea["sft_loss"], rel=1e-6)
-    assert eb["kl_ref"] == pytest.approx(0.0, abs=1e-5)
+    assert eb["kl_init"] == pytest.approx(0.0, abs=1e-5)
 
 
 def test_resume_after_kill_equals_uninterrupted(tmp_path):
@@ -167,7 +167,7 @@ def test_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
 def test_rl_step_raises_logprob_of_rewarded_samples():
     from postcouple.models import TinySize, load_model_and_tokenizer
     from postcouple.tasks.arith import ArithTask
-    from postcouple.train.common import sequence_logprobs
+    from postcouple.train.logprobs import sequence_logprobs
     from postcouple.train.config import RLConfig
     from postcouple.train.rl import policy_loss, rollout
 
@@ -265,7 +265,8 @@ def test_train_cli_short_form(tmp_path):
 def test_packed_batch_gives_the_same_per_sequence_loss_as_unpacked(attn):
     from postcouple.models import TinySize, load_model_and_tokenizer
     from postcouple.tasks.arith import ArithTask
-    from postcouple.train.common import encode_examples, pad_right, shifted_nll
+    from postcouple.train.data import encode_examples, pad_right
+    from postcouple.train.logprobs import shifted_nll
     from postcouple.train.sft import micro_batches
 
     model, tok = load_model_and_tokenizer(
@@ -313,7 +314,7 @@ def _rollout_with_spread(seed=0):
     and whose completions stop at different eos positions."""
     from postcouple.models import TinySize, load_model_and_tokenizer
     from postcouple.tasks.arith import ArithTask
-    from postcouple.train.common import sample
+    from postcouple.train.sampling import sample
 
     model, tok = load_model_and_tokenizer(
         "tiny", seed=seed, tiny=TinySize(hidden_size=32, intermediate_size=64)
@@ -327,7 +328,7 @@ def _rollout_with_spread(seed=0):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_packed_rl_logprobs_equal_padded(seed):
-    from postcouple.train.common import sequence_logprobs
+    from postcouple.train.logprobs import sequence_logprobs
 
     model, _, ro = _rollout_with_spread(seed)
     lens = ro.attention_mask[:, : ro.prompt_len].sum(1)
@@ -348,7 +349,8 @@ def test_packed_rl_logprobs_equal_padded(seed):
 
 
 def test_packed_rl_logprobs_need_a_prompt():
-    from postcouple.train.common import Rollout, sequence_logprobs
+    from postcouple.train.logprobs import sequence_logprobs
+    from postcouple.train.sampling import Rollout
 
     model, _, ro = _rollout_with_spread()
     bad = Rollout(ro.input_ids, ro.attention_mask.clone(), ro.response_mask, ro.prompt_len, [], 0)

@@ -28,7 +28,10 @@ from typing import Any
 import torch
 
 from postcouple.tasks.base import Example
-from postcouple.train.common import encode_examples, pad_right, shifted_nll
+from postcouple.train.config import SFTConfig
+from postcouple.train.data import encode_examples, pad_right
+from postcouple.train.distributed import Dist
+from postcouple.train.logprobs import shifted_nll
 
 
 def micro_batches(
@@ -85,7 +88,7 @@ def micro_batches(
 
 
 def step_micro_batches(
-    tok: Any, examples: Sequence[Example], cfg: Any, device: torch.device
+    tok: Any, examples: Sequence[Example], cfg: SFTConfig, device: torch.device
 ) -> list[dict[str, torch.Tensor]]:
     """:func:`micro_batches` with an :class:`~postcouple.train.config.SFTConfig`'s options."""
     return micro_batches(
@@ -160,10 +163,10 @@ def sft_step(
     model: Any,
     tok: Any,
     examples: Sequence[Example],
-    cfg: Any,
+    cfg: SFTConfig,
     device: torch.device,
     autocast: Any = None,
-    dist: Any = None,
+    dist: Dist | None = None,
 ) -> dict[str, float]:
     """Gradients of one SFT step (the caller clips and steps the optimizer).
 
