@@ -39,6 +39,17 @@ def _umask() -> int:
     return mask
 
 
+def umask_modes(directory: Path) -> None:
+    """Give ``directory`` and the files in it the modes ``mkdir``/``open`` would give
+    them (0o777 / 0o666 under the umask): ``mkdtemp`` makes 0o700 and safetensors
+    writes 0o600, which would leave checkpoints unreadable to the user's group."""
+    umask = _umask()
+    os.chmod(directory, 0o777 & ~umask)
+    for f in Path(directory).iterdir():
+        if f.is_file():
+            os.chmod(f, 0o666 & ~umask)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and a rename.
 
@@ -154,7 +165,6 @@ def save_checkpoint(
     final = root / f"step-{step:08d}"
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0o700
         if model_state is None:
             save_model(model, str(tmp / "model.safetensors"))
         else:
@@ -171,6 +181,7 @@ def save_checkpoint(
         states = rng_states if rng_states is not None else [rng_state()]
         torch.save([_rng_to_saveable(r) for r in states], tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        umask_modes(tmp)
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())

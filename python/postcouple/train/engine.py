@@ -66,6 +66,7 @@ from postcouple.train.checkpoint import (
     restore_rng,
     rng_state,
     save_checkpoint,
+    umask_modes,
 )
 from postcouple.train.config import RunConfig, dump_toml
 from postcouple.train.data import EpochSampler
@@ -533,5 +534,6 @@ def _save_final(model: Any, tok: Any, final: Path, state_dict: dict | None = Non
         model.load_state_dict(state_dict, strict=False)
     model.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
+    umask_modes(tmp)
     shutil.rmtree(final, ignore_errors=True)
     tmp.replace(final)
