@@ -26,6 +26,7 @@ raising a ``ValueError`` that names the field and the valid values.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -322,7 +323,7 @@ def _check(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise TypeError(f"{where}: expected a table, got {value!r}")
         return dict(value)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
     return value
 
@@ -351,11 +352,16 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return strip_none(out)
 
 
-def load_toml(path: str | Path) -> RunConfig:
-    try:
+def _tomllib() -> Any:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
+    return tomllib
+
+
+def load_toml(path: str | Path) -> RunConfig:
+    tomllib = _tomllib()
     with open(path, "rb") as f:
         data = tomllib.load(f)
     return from_dict(RunConfig, data)
@@ -371,10 +377,7 @@ def dump_toml(cfg: RunConfig, path: str | Path) -> None:
 
 def apply_overrides(cfg: RunConfig, sets: list[str]) -> RunConfig:
     """Apply ``key=value`` overrides (``rl.beta=0.04``; values parsed as TOML)."""
-    try:
-        import tomllib
-    except ImportError:
-        import tomli as tomllib
+    tomllib = _tomllib()
     data = to_dict(cfg)
     for s in sets:
         key, sep, raw = s.partition("=")

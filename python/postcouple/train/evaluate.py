@@ -155,6 +155,7 @@ def evaluate(
             )
             out["reward"] = float(np.nanmean(r))
             lp, ent = sequence_logprobs(model, ro, with_entropy=True)
+            assert ent is not None
             m = ro.response_mask.float()
             out["entropy"] = float((ent * m).sum() / m.sum().clamp(min=1))
             if ref_model is not None:

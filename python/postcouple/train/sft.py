@@ -56,32 +56,34 @@ def micro_batches(
 
         lengths = [len(s) for s in seqs]
         plan = pack(lengths, max(capacity, max(lengths)), strategy="bfd")
-        out = []
+        packed: list[dict[str, torch.Tensor]] = []
         for b in collate_packed(seqs, plan, prompt_lengths=plens):
-            out.append(
+            packed.append(
                 {
                     "input_ids": torch.from_numpy(b["input_ids"]).to(device),  # (1, L)
                     "position_ids": torch.from_numpy(b["position_ids"]).to(device),  # (1, L)
                     "labels": torch.from_numpy(b["labels"]).to(device),  # (1, L)
                 }
             )
-        return out
+        return packed
     # padded: split into chunks of at most `capacity` padded tokens
-    order = range(len(seqs))
+    order = list(range(len(seqs)))
     if group_by_length:
         order = sorted(order, key=lambda i: len(seqs[i]))
-    out, cur, longest = [], [], 0
+    chunks: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
     for i in order:
         n = len(seqs[i])
         if cur and (len(cur) + 1) * max(longest, n) > capacity:
-            out.append(cur)
+            chunks.append(cur)
             cur, longest = [], 0
         cur.append(i)
         longest = max(longest, n)
     if cur:
-        out.append(cur)
+        chunks.append(cur)
     mbs = []
-    for idx in out:
+    for idx in chunks:
         ids, att, lab = pad_right([seqs[i] for i in idx], plens[idx], tok.pad_token_id, device)
         mbs.append({"input_ids": ids, "attention_mask": att, "labels": lab})
     return mbs
