@@ -68,14 +68,14 @@ def test_run_writes_everything(tmp_path):
         "sft_nll_seq",
         "reward",
         "greedy_acc",
-        "kl_ref",
+        "kl_init",
         "entropy",
         "kl_expert",
         "grad_norm_sft",
         "grad_norm_rl",
     ):
         assert k in last and math.isfinite(last[k]), k
-    assert evals[0]["kl_ref"] == pytest.approx(0.0, abs=1e-5)  # policy == reference at start
+    assert evals[0]["kl_init"] == pytest.approx(0.0, abs=1e-5)  # policy == reference at start
     # the untrained model earns no reward: all-equal groups give no RL gradient, and
     # the cosine is undefined (NaN) exactly then
     for e in evals:
@@ -118,7 +118,7 @@ def test_init_from_starts_where_the_other_run_ended(tmp_path):
     ea = [r for r in read(tmp_path / "a") if r["kind"] == "eval"][-1]
     eb = [r for r in read(tmp_path / "b") if r["kind"] == "eval"][0]
     assert eb["sft_loss"] == pytest.approx(ea["sft_loss"], rel=1e-6)
-    assert eb["kl_ref"] == pytest.approx(0.0, abs=1e-5)
+    assert eb["kl_init"] == pytest.approx(0.0, abs=1e-5)
 
 
 def test_resume_after_kill_equals_uninterrupted(tmp_path):
@@ -167,8 +167,8 @@ def test_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
 def test_rl_step_raises_logprob_of_rewarded_samples():
     from postcouple.models import TinySize, load_model_and_tokenizer
     from postcouple.tasks.arith import ArithTask
-    from postcouple.train.common import sequence_logprobs
     from postcouple.train.config import RLConfig
+    from postcouple.train.logprobs import sequence_logprobs
     from postcouple.train.rl import policy_loss, rollout
 
     torch.manual_seed(0)
@@ -265,7 +265,8 @@ def test_train_cli_short_form(tmp_path):
 def test_packed_batch_gives_the_same_per_sequence_loss_as_unpacked(attn):
     from postcouple.models import TinySize, load_model_and_tokenizer
     from postcouple.tasks.arith import ArithTask
-    from postcouple.train.common import encode_examples, pad_right, shifted_nll
+    from postcouple.train.data import encode_examples, pad_right
+    from postcouple.train.logprobs import shifted_nll
     from postcouple.train.sft import micro_batches
 
     model, tok = load_model_and_tokenizer(
@@ -313,7 +314,7 @@ def _rollout_with_spread(seed=0):
     and whose completions stop at different eos positions."""
     from postcouple.models import TinySize, load_model_and_tokenizer
     from postcouple.tasks.arith import ArithTask
-    from postcouple.train.common import sample
+    from postcouple.train.sampling import sample
 
     model, tok = load_model_and_tokenizer(
         "tiny", seed=seed, tiny=TinySize(hidden_size=32, intermediate_size=64)
@@ -327,7 +328,7 @@ def _rollout_with_spread(seed=0):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_packed_rl_logprobs_equal_padded(seed):
-    from postcouple.train.common import sequence_logprobs
+    from postcouple.train.logprobs import sequence_logprobs
 
     model, _, ro = _rollout_with_spread(seed)
     lens = ro.attention_mask[:, : ro.prompt_len].sum(1)
@@ -348,7 +349,8 @@ def test_packed_rl_logprobs_equal_padded(seed):
 
 
 def test_packed_rl_logprobs_need_a_prompt():
-    from postcouple.train.common import Rollout, sequence_logprobs
+    from postcouple.train.logprobs import sequence_logprobs
+    from postcouple.train.sampling import Rollout
 
     model, _, ro = _rollout_with_spread()
     bad = Rollout(ro.input_ids, ro.attention_mask.clone(), ro.response_mask, ro.prompt_len, [], 0)
@@ -373,3 +375,105 @@ def test_packed_and_padded_rl_steps_give_the_same_metrics(tmp_path):
     for a, b in zip(runs[False], runs[True]):
         for k in ("loss", "kl", "entropy", "reward", "clip_frac"):
             assert b[k] == pytest.approx(a[k], rel=1e-3, abs=1e-5), k
+
+
+def test_no_learning_signal_is_warned_once(tmp_path):
+    # the untrained model earns no reward on arith: every group is all zeros
+    cfg = tiny_cfg(tmp_path / "r", "rl:3,joint:1")
+    from postcouple.train.engine import NoLearningSignalWarning
+
+    with pytest.warns(NoLearningSignalWarning) as rec:
+        run(cfg)
+    train = [r for r in read(tmp_path / "r") if r["kind"] == "train"]
+    assert all(r["frac_reward_zero_std"] == 1.0 for r in train)
+    msgs = [w for w in rec if issubclass(w.category, NoLearningSignalWarning)]
+    assert len(msgs) == 1 and "RL step 1:" in str(msgs[0].message)
+
+
+def test_a_learning_signal_is_not_warned(tmp_path, recwarn):
+    cfg = tiny_cfg(tmp_path / "r", "rl:2")
+    cfg.rl.num_generations = 8
+
+    def first_char_digit(prompts, completions, solution, **kw):
+        return [float(c[:1].isdigit()) for c in completions]
+
+    run(cfg, reward_funcs=[first_char_digit])
+    train = [r for r in read(tmp_path / "r") if r["kind"] == "train"]
+    assert all(r["frac_reward_zero_std"] < 1.0 for r in train)
+    from postcouple.train.engine import NoLearningSignalWarning
+
+    assert not [w for w in recwarn if issubclass(w.category, NoLearningSignalWarning)]
+
+
+def test_run_files_share_one_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        run(tiny_cfg(tmp_path / "r", "sft:3"))
+    finally:
+        os.umask(old)
+    out = tmp_path / "r"
+    ck = latest_checkpoint(out / "checkpoints")
+
+    def mode(p):
+        return p.stat().st_mode & 0o777
+
+    assert mode(out / "metrics.jsonl") == 0o644
+    files = [out / "config.toml", out / "checkpoints" / "latest", *ck.iterdir()]
+    for f in [*files, *(out / "final").iterdir()]:
+        assert mode(f) == 0o644, f
+    assert mode(ck) == mode(out / "final") == mode(out) == 0o755
+
+
+def test_grad_cosine_samples_with_the_rl_top_p(monkeypatch):
+    from postcouple.models import TinySize, load_model_and_tokenizer
+    from postcouple.tasks.arith import ArithTask
+    from postcouple.train import sampling
+    from postcouple.train.config import RLConfig
+    from postcouple.train.evaluate import grad_cosine
+
+    seen = []
+    real = sampling.sample
+
+    def spy(*a, **kw):
+        seen.append((kw["top_p"], kw["temperature"]))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sampling, "sample", spy)
+    model, tok = load_model_and_tokenizer(
+        "tiny", tiny=TinySize(hidden_size=32, intermediate_size=64)
+    )
+    ex = ArithTask(num_train=4, num_eval=4, max_operand=4).eval_examples()
+    cfg = RLConfig(num_generations=2, max_new_tokens=4, top_p=0.7, temperature=0.9)
+    out = grad_cosine(model, tok, ArithTask(max_operand=4), ex, ex, cfg, 32)
+    assert seen == [(0.7, 0.9)] and out["grad_norm_sft"] > 0
+
+
+def test_read_metrics_gives_old_names_their_new_ones(tmp_path):
+    from postcouple.train.metrics import read_metrics
+
+    (tmp_path / "metrics.jsonl").write_text(
+        '{"kind": "eval", "step": 0, "kl_ref": 0.5}\n{"kind": "train", "step": 1}\n'
+    )
+    recs = read_metrics(tmp_path)
+    assert recs[0] == {"kind": "eval", "step": 0, "kl_init": 0.5} and recs[1]["step"] == 1
+
+
+def test_train_cli_threads(monkeypatch):
+    from postcouple.train.cli import main, set_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        torch.set_num_threads(2)
+        set_threads(None)
+        assert torch.get_num_threads() == 1  # pinned without OMP_NUM_THREADS
+        set_threads(2)
+        assert torch.get_num_threads() == 2  # --threads wins
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        set_threads(None)
+        assert torch.get_num_threads() == 2  # OMP_NUM_THREADS is left to torch
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit) as e:
+        main(["--threads", "0"])
+    assert e.value.code == 2

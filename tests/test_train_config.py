@@ -35,3 +35,38 @@ def test_overrides():
         apply_overrides(RunConfig(), ["rl.nope=1"])
     with pytest.raises(ValueError, match="not a section"):
         apply_overrides(RunConfig(), ["nope.x=1"])
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ({"model": {"dtype": "fp16"}}, r"model\.dtype: expected one of \['auto', 'float32'"),
+        ({"sft": {"lr_scheduler_type": "step"}}, r"sft\.lr_scheduler_type: expected one of"),
+        ({"rl": {"loss_agg_mode": "mean"}}, r"rl\.loss_agg_mode: expected one of"),
+        ({"rl": {"kl_estimator": "k4"}}, r"rl\.kl_estimator: expected one of"),
+        ({"rl": {"scale_rewards": "std"}}, r"rl\.scale_rewards: expected one of"),
+        ({"rl": {"estimator": "ppo"}}, r"rl\.estimator: expected one of"),
+        ({"rl": {"num_mini_batches": 3}}, r"num_mini_batches must divide"),
+        ({"rl": {"top_p": 0.0}}, r"rl\.top_p"),
+        ({"rl": {"temperature": 0}}, r"rl\.temperature"),
+        ({"sft": {"warmup_ratio": 1.5}}, r"sft\.warmup_ratio"),
+        ({"joint": {"mu": 1.5}}, r"joint\.mu"),
+        ({"eval": {"interval": 0}}, r"eval\.interval: must be >= 1"),
+        ({"checkpoint_interval": 0}, r"config\.checkpoint_interval"),
+        ({"schedule": "sft:0"}, r"schedule"),
+    ],
+)
+def test_bad_values_are_clear_errors(data, match):
+    with pytest.raises(ValueError, match=match):
+        from_dict(RunConfig, data)
+
+
+def test_values_set_after_construction_are_checked_by_validate():
+    from postcouple.train.config import RLConfig
+
+    with pytest.raises(ValueError, match="rl.loss_agg_mode"):
+        RLConfig(loss_agg_mode="mean")  # type: ignore[arg-type]
+    cfg = RunConfig()
+    cfg.rl.kl_estimator = "k9"  # type: ignore[assignment]
+    with pytest.raises(ValueError, match=r"rl\.kl_estimator: expected one of \['k1', 'k2', 'k3'\]"):
+        cfg.validate()

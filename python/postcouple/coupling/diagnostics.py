@@ -81,7 +81,7 @@ def estimate_c1(
     """Sample the (SFT) model and return the C1(beta) estimate for each beta."""
     import torch
 
-    from postcouple.train.common import sample
+    from postcouple.train.sampling import sample
 
     ex = task.eval_examples()
     prompts = ex[:num_prompts]

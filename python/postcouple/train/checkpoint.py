@@ -14,6 +14,8 @@ It is first written into a temporary sibling directory and then renamed into
 place (a rename is atomic on POSIX), and ``checkpoints/latest`` (a one-line
 file, itself replaced atomically) names the newest complete one. A run killed
 at any moment therefore leaves either the old or the new checkpoint, whole.
+Files and directories get the modes an ordinary ``open``/``mkdir`` would give
+them under the process's umask (``tempfile`` alone would make them private).
 """
 
 from __future__ import annotations
@@ -30,12 +32,35 @@ import numpy as np
 import torch
 
 
+def _umask() -> int:
+    # there is no getter: set and restore (Linux also has it in /proc/self/status)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def umask_modes(directory: Path) -> None:
+    """Give ``directory`` and the files in it the modes ``mkdir``/``open`` would give
+    them (0o777 / 0o666 under the umask): ``mkdtemp`` makes 0o700 and safetensors
+    writes 0o600, which would leave checkpoints unreadable to the user's group."""
+    umask = _umask()
+    os.chmod(directory, 0o777 & ~umask)
+    for f in Path(directory).iterdir():
+        if f.is_file():
+            os.chmod(f, 0o666 & ~umask)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename.
+
+    The file gets the mode ``open(path, "wb")`` would give it (0o666 under the
+    umask), not ``mkstemp``'s 0o600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -156,6 +181,7 @@ def save_checkpoint(
         states = rng_states if rng_states is not None else [rng_state()]
         torch.save([_rng_to_saveable(r) for r in states], tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        umask_modes(tmp)
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())

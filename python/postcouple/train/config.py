@@ -16,17 +16,48 @@ On disk it is TOML, sections named after the fields::
     num_generations = 8
     beta = 0.04
 
-Unknown or ill-typed keys are errors that name the valid keys.
+Unknown or ill-typed keys are errors that name the valid keys. Fixed-choice
+fields are ``Literal`` types; every dataclass checks its values when it is built
+(``__post_init__``) and again in :meth:`RunConfig.validate` (which
+:func:`postcouple.train.run` calls, since fields may be set after construction),
+raising a ``ValueError`` that names the field and the valid values.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+DType = Literal["auto", "float32", "bfloat16"]
+LRSchedulerType = Literal["constant", "linear", "cosine"]
+ScaleRewards = Literal["group", "batch", "none"]
+KLEstimator = Literal["k1", "k2", "k3"]
+LossAggMode = Literal[
+    "token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"
+]
+
+
+def _choice(where: str, value: Any, tp: Any) -> None:
+    choices = typing.get_args(tp)
+    if value not in choices:
+        raise ValueError(f"{where}: expected one of {list(choices)}, got {value!r}")
+
+
+def _at_least(section: str, cfg: Any, names: tuple[str, ...], low: float) -> None:
+    for k in names:
+        v = getattr(cfg, k)
+        if not v >= low:  # also catches NaN
+            raise ValueError(f"{section}.{k}: must be >= {low:g}, got {v!r}")
+
+
+def _within(where: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{where}: must be in [{low:g}, {high:g}], got {value!r}")
 
 
 @dataclass
@@ -34,7 +65,7 @@ class ModelConfig:
     """Which model, on which device, in which dtype."""
 
     name: str = "tiny"  # "tiny", "qwen3-0.6b-arch", or a hub id / local path
-    dtype: str = "auto"  # "auto" (bf16 on CUDA, else float32) | "float32" | "bfloat16"
+    dtype: DType = "auto"  # "auto": bf16 autocast on CUDA, else float32
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     # "sdpa_varlen" (postcouple.attention): HF's sdpa, except that packed rows attend
     # per sequence (no O(row^2) block-diagonal mask); "flash_attention_2" where flash-attn
@@ -46,6 +77,13 @@ class ModelConfig:
     hidden_size: int = 64  # tiny only
     num_hidden_layers: int = 2  # tiny only
     intermediate_size: int = 192  # tiny only
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _choice("model.dtype", self.dtype, DType)
+        _at_least("model", self, ("hidden_size", "num_hidden_layers", "intermediate_size"), 1)
 
 
 @dataclass
@@ -64,12 +102,27 @@ class OptimConfig:
     weight_decay: float = 0.0
     adam_beta1: float = 0.9
     adam_beta2: float = 0.99
-    lr_scheduler_type: str = "constant"  # "constant" | "linear" | "cosine" (after warmup)
+    lr_scheduler_type: LRSchedulerType = "constant"  # after the warmup
     warmup_ratio: float = 0.0
     max_grad_norm: float = 1.0  # 0 disables clipping
     # No gradient_accumulation_steps: a step's batch is always split into
     # micro-batches that fit (SFT: max_tokens_per_batch; RL: num_mini_batches)
     # and their gradients accumulate with a step-level normaliser.
+
+    section: ClassVar[str] = "optim"  # the TOML section, for error messages
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        s = self.section
+        _choice(f"{s}.lr_scheduler_type", self.lr_scheduler_type, LRSchedulerType)
+        _at_least(s, self, ("learning_rate", "weight_decay", "max_grad_norm"), 0)
+        _within(f"{s}.warmup_ratio", self.warmup_ratio, 0.0, 1.0)
+        for k in ("adam_beta1", "adam_beta2"):
+            v = getattr(self, k)
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"{s}.{k}: must be in [0, 1), got {v!r}")
 
 
 @dataclass
@@ -87,6 +140,13 @@ class SFTConfig(OptimConfig):
     max_tokens_per_batch: int = 8192  # capacity of one packed micro-batch
     max_length: int = 512  # longer examples are truncated (prompt kept)
 
+    section: ClassVar[str] = "sft"
+
+    def validate(self) -> None:
+        super().validate()
+        _at_least("sft", self, ("batch_size", "max_tokens_per_batch"), 1)
+        _at_least("sft", self, ("max_length",), 2)
+
 
 @dataclass
 class RLConfig(OptimConfig):
@@ -99,9 +159,9 @@ class RLConfig(OptimConfig):
     top_p: float = 1.0
     max_new_tokens: int = 16
     estimator: str = "grpo"  # any name in postcouple.advantages.ESTIMATORS
-    scale_rewards: str = "group"  # grpo: "group" | "batch" | "none"
+    scale_rewards: ScaleRewards = "group"  # grpo only
     beta: float = 0.0  # KL coefficient to the reference (TRL's beta)
-    kl_estimator: str = "k3"  # "k1" | "k2" | "k3" (for the KL loss term)
+    kl_estimator: KLEstimator = "k3"  # for the KL loss term
     # verl's use_kl_in_reward: subtract beta * sum_t log(pi/ref) (k1, measured at
     # rollout time) from each sequence's reward instead of adding a KL loss term;
     # with an unbiased estimator (rloo, dr_grpo) and seq-mean-token-sum this is
@@ -110,9 +170,7 @@ class RLConfig(OptimConfig):
     use_kl_in_reward: bool = False
     epsilon: float = 0.2  # clip low
     epsilon_high: float | None = None  # clip high (DAPO); None = epsilon
-    loss_agg_mode: str = (
-        "token-mean"  # | "seq-mean-token-mean" | "seq-mean-token-sum" | "seq-mean-token-sum-norm"
-    )
+    loss_agg_mode: LossAggMode = "token-mean"
     # Padding-free log-prob forwards: each mini-batch's prompts (without left padding)
     # and completions (up to eos) in one packed row (postcouple.packing), as verl's
     # use_remove_padding; needs model.attn_implementation "sdpa_varlen" or
@@ -122,6 +180,36 @@ class RLConfig(OptimConfig):
     num_mini_batches: int = 1  # optimizer steps per epoch
     reward_weights: list[float] = field(default_factory=list)  # one per reward func; [] = 1 each
 
+    section: ClassVar[str] = "rl"
+
+    def validate(self) -> None:
+        from postcouple.advantages import ESTIMATORS
+
+        super().validate()
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(
+                f"rl.estimator: expected one of {list(ESTIMATORS)}, got {self.estimator!r}"
+            )
+        _choice("rl.scale_rewards", self.scale_rewards, ScaleRewards)
+        _choice("rl.kl_estimator", self.kl_estimator, KLEstimator)
+        _choice("rl.loss_agg_mode", self.loss_agg_mode, LossAggMode)
+        _at_least(
+            "rl",
+            self,
+            ("num_prompts", "num_generations", "max_new_tokens", "num_iterations"),
+            1,
+        )
+        _at_least("rl", self, ("num_mini_batches",), 1)
+        if (self.num_prompts * self.num_generations) % self.num_mini_batches:
+            raise ValueError("rl.num_mini_batches must divide num_prompts * num_generations")
+        if not self.temperature > 0:
+            raise ValueError(f"rl.temperature: must be > 0, got {self.temperature!r}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"rl.top_p: must be in (0, 1], got {self.top_p!r}")
+        _at_least("rl", self, ("beta", "epsilon"), 0)
+        if self.epsilon_high is not None and not self.epsilon_high >= 0:
+            raise ValueError(f"rl.epsilon_high: must be >= 0, got {self.epsilon_high!r}")
+
 
 @dataclass
 class JointConfig:
@@ -129,6 +217,13 @@ class JointConfig:
 
     mu: float = 0.3
     learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _within("joint.mu", self.mu, 0.0, 1.0)
+        _at_least("joint", self, ("learning_rate",), 0)
 
 
 @dataclass
@@ -143,6 +238,13 @@ class EvalConfig:
     grad_cosine: bool = False  # cos(grad L_SFT, grad L_RL) on fixed probe batches
     probe_examples: int = 256  # expert examples for grad L_SFT
     probe_prompts: int = 32  # prompts (x num_generations samples) for grad L_RL
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        names = ("interval", "num_examples", "num_prompts", "num_samples")
+        _at_least("eval", self, (*names, "probe_examples", "probe_prompts"), 1)
 
 
 @dataclass
@@ -163,6 +265,18 @@ class RunConfig:
     joint: JointConfig = field(default_factory=JointConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every section again (their fields may have been set after construction)."""
+        from postcouple.train.schedule import parse_schedule
+
+        parse_schedule(self.schedule)
+        _at_least("config", self, ("checkpoint_interval", "keep_checkpoints"), 1)
+        for section in (self.model, self.sft, self.rl, self.joint, self.eval):
+            section.validate()
+
 
 # -- dict / TOML round trip ----------------------------------------------------
 
@@ -181,6 +295,9 @@ def _check(value: Any, tp: Any, where: str) -> Any:
             except (TypeError, ValueError):
                 pass
         raise TypeError(f"{where}: expected {tp}, got {value!r}")
+    if origin is Literal:
+        _choice(where, value, tp)
+        return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"{where}: expected a number, got {value!r}")
@@ -206,7 +323,7 @@ def _check(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise TypeError(f"{where}: expected a table, got {value!r}")
         return dict(value)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
     return value
 
@@ -235,11 +352,16 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return strip_none(out)
 
 
-def load_toml(path: str | Path) -> RunConfig:
-    try:
+def _tomllib() -> Any:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
+    return tomllib
+
+
+def load_toml(path: str | Path) -> RunConfig:
+    tomllib = _tomllib()
     with open(path, "rb") as f:
         data = tomllib.load(f)
     return from_dict(RunConfig, data)
@@ -255,10 +377,7 @@ def dump_toml(cfg: RunConfig, path: str | Path) -> None:
 
 def apply_overrides(cfg: RunConfig, sets: list[str]) -> RunConfig:
     """Apply ``key=value`` overrides (``rl.beta=0.04``; values parsed as TOML)."""
-    try:
-        import tomllib
-    except ImportError:
-        import tomli as tomllib
+    tomllib = _tomllib()
     data = to_dict(cfg)
     for s in sets:
         key, sep, raw = s.partition("=")

@@ -141,6 +141,20 @@ def reduce_metrics(st: dict[str, Any], d: Dist) -> dict[str, Any]:
     return out
 
 
+def any_rank(flag: bool, d: Dist) -> bool:
+    """True on every rank if ``flag`` is true on any rank (one tiny all-reduce)."""
+    if not d.enabled:
+        return flag
+    import torch.distributed as dist
+
+    dev = (
+        torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    )
+    t = torch.tensor([1.0 if flag else 0.0], device=dev)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
 def gather_objects(obj: T, d: Dist) -> list[T]:
     """Every rank's ``obj`` (picklable), on every rank, in rank order."""
     if not d.enabled:

@@ -25,6 +25,16 @@ Resuming (``resume=True``) restores weights, optimizer, RNG and data positions
 from the latest checkpoint and cuts ``metrics.jsonl`` back to it, so on a CPU a
 resumed run's metrics equal an uninterrupted run's.
 
+Interruption: inside :func:`postcouple.train.interrupt.graceful_interrupt`
+(``postcouple train`` runs in one), a SIGINT/SIGTERM lets the current step
+finish, writes a checkpoint of it and raises
+:class:`~postcouple.train.interrupt.TrainingInterrupted`.
+
+The loop reads as: :func:`setup` (model, reference, optimizers, data order),
+:func:`restore` (the latest checkpoint, when resuming), then per step
+:func:`train_step`, evaluation every ``eval.interval`` steps, :func:`save` every
+``checkpoint_interval`` steps and at each stage's end, and the interrupt check.
+
 Example:
     >>> from postcouple.train import RunConfig, run
     >>> cfg = RunConfig(schedule="sft:2,rl:1", out="/tmp/pc-doc", progress=False)
@@ -34,10 +44,10 @@ Example:
 from __future__ import annotations
 
 import copy
-import json
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from postcouple.tasks.base import Example
 from postcouple.train import distributed
 from postcouple.train.checkpoint import (
     latest_checkpoint,
@@ -55,10 +66,31 @@ from postcouple.train.checkpoint import (
     restore_rng,
     rng_state,
     save_checkpoint,
+    umask_modes,
 )
-from postcouple.train.common import EpochSampler, check_finite, lr_at, set_lr
 from postcouple.train.config import RunConfig, dump_toml
-from postcouple.train.schedule import parse_schedule
+from postcouple.train.data import EpochSampler
+from postcouple.train.evaluate import evaluate
+from postcouple.train.interrupt import TrainingInterrupted, stop_requested
+from postcouple.train.joint import joint_step
+from postcouple.train.metrics import MetricsWriter, truncate_metrics
+from postcouple.train.optim import (
+    OptimizerStep,
+    build_optimizers,
+    check_finite,
+    lr_at,
+    set_lr,
+    stage_optim,
+)
+from postcouple.train.rl import rl_step
+from postcouple.train.schedule import StageSpec, parse_schedule
+from postcouple.train.sft import sft_step
+
+Hook = Callable[[dict[str, Any], "Context"], None]
+
+
+class NoLearningSignalWarning(UserWarning):
+    """An RL step in which every group's samples got equal rewards."""
 
 
 @dataclass
@@ -90,44 +122,6 @@ def _resolve_init(path: str) -> Path:
     raise FileNotFoundError(f"init_from: no model.safetensors under {path}")
 
 
-class _Metrics:
-    def __init__(self, path: Path, tb_dir: Path | None) -> None:
-        self.path = path
-        self.f = open(path, "a")
-        self.tb = None
-        if tb_dir is not None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(tb_dir))
-            except Exception:  # tensorboard not installed: JSON lines only
-                self.tb = None
-
-    def write(self, rec: dict[str, Any]) -> None:
-        self.f.write(json.dumps(rec) + "\n")
-        self.f.flush()
-        if self.tb is not None:
-            for k, v in rec.items():
-                if isinstance(v, (int, float)) and k not in ("step", "stage_index"):
-                    self.tb.add_scalar(f"{rec['kind']}/{k}", v, rec["step"])
-
-    def close(self) -> None:
-        self.f.close()
-        if self.tb is not None:
-            self.tb.close()
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    if not path.exists():
-        return
-    keep = [
-        ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step
-    ]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(ln + "\n" for ln in keep))
-    tmp.replace(path)
-
-
 def build(cfg: RunConfig) -> tuple[Any, Any, Any, torch.device]:
     """Model, tokenizer and task of a run config."""
     from postcouple.attention import require_varlen
@@ -135,11 +129,7 @@ def build(cfg: RunConfig) -> tuple[Any, Any, Any, torch.device]:
     from postcouple.tasks import get_task
 
     device = _device(cfg)
-    dtype = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16}.get(
-        cfg.model.dtype, "bad"
-    )
-    if dtype == "bad":
-        raise ValueError(f"model.dtype: expected auto|float32|bfloat16, got {cfg.model.dtype!r}")
+    dtype = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16}[cfg.model.dtype]
     m = cfg.model
     tiny = TinySize(
         hidden_size=m.hidden_size,
@@ -170,40 +160,50 @@ def load_trained(cfg: RunConfig) -> tuple[Any, Any, Any]:
     return model, tok, task
 
 
-def run(
-    cfg: RunConfig,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    hooks: Sequence[Callable[[dict[str, Any], Context], None]] = (),
-    reward_funcs: Sequence[Callable] = (),
-) -> dict[str, Any]:
-    """Train through ``cfg.schedule``; return the last evaluation record.
+# -- the state of a run --------------------------------------------------------
 
-    Args:
-        cfg: the run config.
-        resume: continue from ``cfg.out``'s latest checkpoint (a finished run
-            returns at once).
-        overwrite: allow starting afresh in an ``out`` that already holds a run.
-        hooks: called after each evaluation with ``(record, ctx)``.
-        reward_funcs: extra reward functions with TRL's signature, added to the
-            task's reward with ``cfg.rl.reward_weights``.
-    """
-    from postcouple.train import joint as joint_mod
-    from postcouple.train import rl as rl_mod
-    from postcouple.train import sft as sft_mod
-    from postcouple.train.evaluate import evaluate
 
+@dataclass
+class Trainer:
+    """Everything a run holds between steps; its position is where the next step starts."""
+
+    cfg: RunConfig
+    dist: distributed.Dist
+    stages: list[StageSpec]
+    model: Any
+    ref_model: Any  # the policy as the run started: RL's KL reference, eval's kl_init
+    tok: Any
+    task: Any
+    device: torch.device
+    autocast: Any  # bf16 autocast on CUDA with model.dtype "auto", else None
+    fsdp: bool
+    train: list[Example]
+    opts: dict[str, torch.optim.Optimizer]  # one AdamW per stage kind
+    opt_steps: dict[str, OptimizerStep]  # built once per stage kind
+    samplers: dict[str, EpochSampler]
+    reward_funcs: Sequence[Callable] = ()
+    stage_index: int = 0
+    stage_step: int = 0
+    global_step: int = 0
+    saved_step: int = -1  # the global step of the newest checkpoint
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.out)
+
+    def draw(self, which: str, k: int) -> list[Example]:
+        """The next ``k`` training examples of the ``which`` ("sft" or "rl") data order."""
+        return [self.train[i] for i in self.samplers[which].take(k)]
+
+
+def setup(
+    cfg: RunConfig, *, resume: bool, overwrite: bool, reward_funcs: Sequence[Callable] = ()
+) -> Trainer:
+    """Check the config and ``out``; build model, reference, optimizers and data order."""
+    cfg.validate()
     stages = parse_schedule(cfg.schedule)
-    rl_mod.validate(cfg.rl)
-    for k in ("interval", "num_examples", "num_prompts", "num_samples"):
-        if getattr(cfg.eval, k) < 1:
-            raise ValueError(f"eval.{k}: must be >= 1")
-    if cfg.checkpoint_interval < 1:
-        raise ValueError("checkpoint_interval: must be >= 1")
     out = Path(cfg.out)
-    ck_root = out / "checkpoints"
-    mpath = out / "metrics.jsonl"
+    ck_root, mpath = out / "checkpoints", out / "metrics.jsonl"
     if not resume and (mpath.exists() or ck_root.exists()):
         if not overwrite:
             raise ValueError(f"out: {out} already holds a run; pass resume or overwrite")
@@ -216,7 +216,6 @@ def run(
         out.mkdir(parents=True, exist_ok=True)
     distributed.barrier(d)
 
-    # -- build -----------------------------------------------------------------
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -239,148 +238,246 @@ def run(
     train = task.train_examples()
     if not train:
         raise ValueError(f"task {cfg.task.name!r}: no training examples")
-    opts: dict[str, torch.optim.Optimizer] = {}
-    for kind in sorted({s.kind for s in stages}):
-        oc = cfg.sft if kind == "sft" else cfg.rl
-        opts[kind] = torch.optim.AdamW(
-            model.parameters(),
-            lr=(cfg.joint.learning_rate if kind == "joint" else oc.learning_rate),
-            betas=(oc.adam_beta1, oc.adam_beta2),
-            weight_decay=oc.weight_decay,
-        )
+    opts = build_optimizers(model, cfg, {s.kind for s in stages})
+    opt_steps = {
+        kind: OptimizerStep(model, opt, stage_optim(cfg, kind)[0].max_grad_norm, d, fsdp)
+        for kind, opt in opts.items()
+    }
     samplers = {
         "sft": EpochSampler(len(train), cfg.seed * 7 + 1),
         "rl": EpochSampler(len(train), cfg.seed * 7 + 2),
     }
-    state: dict[str, Any] = {"stage_index": 0, "stage_step": 0, "global_step": 0}
-    same_streams = False  # every rank's RNG stream restored from a checkpoint
-    if resume:
-        ck = latest_checkpoint(ck_root)
-        if ck is not None:
-            if fsdp:
-                msd, osd, state = read_checkpoint(ck)
-                distributed.load_full_state(model, opts, msd, osd)
-            else:
-                state = load_checkpoint(ck, model, opts)
-            same_streams = restore_rng(ck, d.rank, d.world_size)
-            for k, s in state["samplers"].items():
-                samplers[k] = EpochSampler(len(train), samplers[k].seed, s["epoch"], s["pos"])
-            if d.is_main:
-                _truncate_metrics(mpath, state["global_step"])
-        elif d.is_main:
-            shutil.rmtree(out / "final", ignore_errors=True)
-            mpath.unlink(missing_ok=True)
-    if d.enabled and not same_streams:
-        # different sampling streams per rank (after the identical init/restore);
-        # a run resumed with the same world size continues each rank's saved stream
-        torch.manual_seed(cfg.seed * 1_000_003 + d.rank + 7919 * state["global_step"])
-    if d.is_main:
-        dump_toml(cfg, out / "config.toml")
-    metrics = _Metrics(mpath, out / "tb" if cfg.progress else None) if d.is_main else None
+    return Trainer(
+        cfg=cfg,
+        dist=d,
+        stages=stages,
+        model=model,
+        ref_model=ref_model,
+        tok=tok,
+        task=task,
+        device=device,
+        autocast=autocast,
+        fsdp=fsdp,
+        train=train,
+        opts=opts,
+        opt_steps=opt_steps,
+        samplers=samplers,
+        reward_funcs=reward_funcs,
+    )
 
-    total = sum(s.steps for s in stages)
-    g = state["global_step"]
-    last_eval: dict[str, Any] = {}
+
+def restore(tr: Trainer) -> bool:
+    """Continue from ``out``'s latest checkpoint, if there is one (else start afresh).
+
+    Restores weights, optimizer states, every rank's RNG and the data order,
+    and cuts ``metrics.jsonl`` back to the checkpoint's step. Returns whether
+    this rank's own RNG stream was restored (False: the caller reseeds it).
+    """
+    d, out = tr.dist, tr.out
+    ck = latest_checkpoint(out / "checkpoints")
+    if ck is None:
+        if d.is_main:
+            shutil.rmtree(out / "final", ignore_errors=True)
+            (out / "metrics.jsonl").unlink(missing_ok=True)
+        return False
+    if tr.fsdp:
+        msd, osd, state = read_checkpoint(ck)
+        distributed.load_full_state(tr.model, tr.opts, msd, osd)
+    else:
+        state = load_checkpoint(ck, tr.model, tr.opts)
+    same_streams = restore_rng(ck, d.rank, d.world_size)
+    for k, s in state["samplers"].items():
+        tr.samplers[k] = EpochSampler(len(tr.train), tr.samplers[k].seed, s["epoch"], s["pos"])
+    tr.stage_index, tr.stage_step = state["stage_index"], state["stage_step"]
+    tr.global_step = tr.saved_step = state["global_step"]
+    if d.is_main:
+        truncate_metrics(out / "metrics.jsonl", tr.global_step)
+    return same_streams
+
+
+def train_step(tr: Trainer, spec: StageSpec, s: int) -> tuple[dict[str, Any], float]:
+    """Step ``s`` (0-based) of stage ``spec``: its lr, its batch, its step function.
+
+    Returns the step's metrics (averaged over ranks) and the learning rate used.
+    """
+    cfg, d, kind = tr.cfg, tr.dist, spec.kind
+    oc, base_lr = stage_optim(cfg, kind)
+    lr = lr_at(s, spec.steps, base_lr, oc.lr_scheduler_type, oc.warmup_ratio)
+    set_lr(tr.opts[kind], lr)
+    opt_step = tr.opt_steps[kind]
+    if kind == "sft":
+        # the global batch: sft_step balances its micro-batches over ranks
+        batch = tr.draw("sft", cfg.sft.batch_size)
+        st = sft_step(tr.model, tr.tok, batch, cfg.sft, tr.device, tr.autocast, d)
+        check_finite(torch.tensor(st["loss"]), "SFT loss")
+        opt_step()
+    elif kind == "rl":
+        prompts = distributed.shard(tr.draw("rl", cfg.rl.num_prompts), d, "rl.num_prompts")
+        st = rl_step(
+            tr.model,
+            tr.ref_model,
+            tr.tok,
+            tr.task,
+            prompts,
+            cfg.rl,
+            opt_step,
+            tr.autocast,
+            tr.reward_funcs,
+        )
+    else:  # joint
+        prompts = tr.draw("rl", cfg.rl.num_prompts)
+        batch = tr.draw("sft", cfg.sft.batch_size)
+        prompts = distributed.shard(prompts, d, "rl.num_prompts")
+        batch = distributed.shard(batch, d, "sft.batch_size")
+        st = joint_step(
+            tr.model,
+            tr.ref_model,
+            tr.tok,
+            tr.task,
+            prompts,
+            batch,
+            cfg,
+            opt_step,
+            tr.device,
+            tr.autocast,
+            tr.reward_funcs,
+        )
+    st = distributed.reduce_metrics(st, d)
+    if d.enabled:
+        st["world_size"] = d.world_size
+    return st, lr
+
+
+def save(tr: Trainer) -> None:
+    """Checkpoint the run at its current position (rank 0 writes; all ranks join)."""
+    d = tr.dist
+    state = {
+        "stage_index": tr.stage_index,
+        "stage_step": tr.stage_step,
+        "global_step": tr.global_step,
+        "samplers": {k: v.state() for k, v in tr.samplers.items()},
+    }
+    msd, osd = distributed.full_state(tr.model, tr.opts) if tr.fsdp else (None, None)
+    rngs = distributed.gather_objects(rng_state(), d)  # one per rank
+    if d.is_main:
+        save_checkpoint(
+            tr.out / "checkpoints",
+            tr.global_step,
+            tr.model,
+            tr.opts,
+            state,
+            tr.cfg.keep_checkpoints,
+            model_state=msd,
+            optim_state=osd,
+            rng_states=rngs,
+        )
+    distributed.barrier(d)
+    tr.saved_step = tr.global_step
+
+
+def _evaluate(
+    tr: Trainer, metrics: MetricsWriter | None, hooks: Sequence[Hook], si: int, kind: str, s: int
+) -> dict[str, Any] | None:
+    """Evaluate, run the hooks, write the record; returns it (on rank 0)."""
+    if metrics is None and not tr.fsdp:  # DDP: rank 0 evaluates alone
+        return None
+    g = tr.global_step
+    rec = {"kind": "eval", "stage": kind, "stage_index": si, "step": g, "stage_step": s}
+    rec.update(evaluate(tr.model, tr.ref_model, tr.tok, tr.task, tr.cfg, g))  # FSDP: every rank
+    if metrics is None:
+        return None
+    ctx = Context(tr.cfg, tr.model, tr.ref_model, tr.tok, tr.task, kind, g)
+    for h in hooks:
+        h(rec, ctx)
+    metrics.write(rec)
+    return rec
+
+
+def _progress_bar(tr: Trainer, total: int) -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover
-        tqdm = None
-    bar = (
-        tqdm(
-            total=total,
-            initial=g,
-            disable=not cfg.progress or tqdm is None or not d.is_main,
-            desc=out.name,
-            dynamic_ncols=True,
-        )
-        if tqdm
-        else None
+        return None
+    return tqdm(
+        total=total,
+        initial=tr.global_step,
+        disable=not tr.cfg.progress or not tr.dist.is_main,
+        desc=tr.out.name,
+        dynamic_ncols=True,
     )
 
-    def do_eval(si: int, kind: str, s: int) -> None:
-        nonlocal last_eval
-        if metrics is None and not fsdp:  # DDP: rank 0 evaluates alone
-            return
-        rec = {"kind": "eval", "stage": kind, "stage_index": si, "step": g, "stage_step": s}
-        rec.update(evaluate(model, ref_model, tok, task, cfg, g))  # FSDP: on every rank
-        if metrics is None:
-            return
-        ctx = Context(cfg, model, ref_model, tok, task, kind, g)
-        for h in hooks:
-            h(rec, ctx)
-        metrics.write(rec)
-        last_eval = rec
 
+def _warn_no_signal(step: int, cfg: RunConfig) -> None:
+    warnings.warn(
+        f"RL step {step}: in every group of {cfg.rl.num_generations} samples the rewards are"
+        " equal (frac_reward_zero_std = 1), so group-relative advantages are 0 and the step"
+        " has no learning signal from rewards. The task may be too hard (or too easy) for the"
+        " model: train SFT first, or raise rl.num_generations or rl.temperature. Shown once"
+        " per run; frac_reward_zero_std in metrics.jsonl tracks it.",
+        NoLearningSignalWarning,
+        stacklevel=3,
+    )
+
+
+# -- the run -------------------------------------------------------------------
+
+
+def run(
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    hooks: Sequence[Hook] = (),
+    reward_funcs: Sequence[Callable] = (),
+) -> dict[str, Any]:
+    """Train through ``cfg.schedule``; return the last evaluation record.
+
+    Args:
+        cfg: the run config.
+        resume: continue from ``cfg.out``'s latest checkpoint (a finished run
+            returns at once).
+        overwrite: allow starting afresh in an ``out`` that already holds a run.
+        hooks: called after each evaluation with ``(record, ctx)``.
+        reward_funcs: extra reward functions with TRL's signature, added to the
+            task's reward with ``cfg.rl.reward_weights``.
+
+    Raises:
+        TrainingInterrupted: a stop was requested (SIGINT/SIGTERM inside
+            :func:`~postcouple.train.interrupt.graceful_interrupt`); the step
+            it names is checkpointed.
+    """
+    # -- setup and resume ------------------------------------------------------
+    tr = setup(cfg, resume=resume, overwrite=overwrite, reward_funcs=reward_funcs)
+    d, out, stages = tr.dist, tr.out, tr.stages
+    same_streams = restore(tr) if resume else False  # every rank's RNG stream restored
+    if d.enabled and not same_streams:
+        # different sampling streams per rank (after the identical init/restore);
+        # a run resumed with the same world size continues each rank's saved stream
+        torch.manual_seed(cfg.seed * 1_000_003 + d.rank + 7919 * tr.global_step)
+    if d.is_main:
+        dump_toml(cfg, out / "config.toml")
+    metrics = None  # rank 0 writes
+    if d.is_main:
+        metrics = MetricsWriter(out / "metrics.jsonl", out / "tb" if cfg.progress else None)
+    bar = _progress_bar(tr, sum(s.steps for s in stages))
+    last_eval: dict[str, Any] = {}
+    warned = False
+
+    # -- the loop: step, log, evaluate, checkpoint, stop if asked ----------------
     try:
-        if g == 0:
-            do_eval(0, stages[0].kind, 0)
-        for si in range(state["stage_index"], len(stages)):
-            spec = stages[si]
-            kind = spec.kind
-            start = state["stage_step"] if si == state["stage_index"] else 0
-            opt = opts[kind]
-            oc = cfg.sft if kind == "sft" else cfg.rl
-            base_lr = cfg.joint.learning_rate if kind == "joint" else oc.learning_rate
-            for s in range(start, spec.steps):
-                lr = lr_at(s, spec.steps, base_lr, oc.lr_scheduler_type, oc.warmup_ratio)
-                set_lr(opt, lr)
+        if tr.global_step == 0:
+            last_eval = _evaluate(tr, metrics, hooks, 0, stages[0].kind, 0) or last_eval
+        first_stage, first_step = tr.stage_index, tr.stage_step
+        for si in range(first_stage, len(stages)):
+            spec, kind = stages[si], stages[si].kind
+            for s in range(first_step if si == first_stage else 0, spec.steps):
                 t0 = time.perf_counter()
-
-                def opt_step(
-                    opt: torch.optim.Optimizer = opt, clip: float = oc.max_grad_norm
-                ) -> None:
-                    if not fsdp:  # FSDP reduce-scatters (averages) in backward
-                        distributed.average_gradients(model, d)
-                    if clip > 0:
-                        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-                        gn = gn.full_tensor() if hasattr(gn, "full_tensor") else gn
-                        check_finite(gn, "gradient norm")
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)
-
-                if kind == "sft":
-                    batch = [train[i] for i in samplers["sft"].take(cfg.sft.batch_size)]
-                    # the global batch: sft_step balances its micro-batches over ranks
-                    st = sft_mod.sft_step(model, tok, batch, cfg.sft, device, autocast, d)
-                    check_finite(torch.tensor(st["loss"]), "SFT loss")
-                    opt_step()
-                elif kind == "rl":
-                    prompts = [train[i] for i in samplers["rl"].take(cfg.rl.num_prompts)]
-                    prompts = distributed.shard(prompts, d, "rl.num_prompts")
-                    st = rl_mod.rl_step(
-                        model,
-                        ref_model,
-                        tok,
-                        task,
-                        prompts,
-                        cfg.rl,
-                        opt_step,
-                        autocast,
-                        reward_funcs,
-                    )
-                else:
-                    prompts = [train[i] for i in samplers["rl"].take(cfg.rl.num_prompts)]
-                    batch = [train[i] for i in samplers["sft"].take(cfg.sft.batch_size)]
-                    prompts = distributed.shard(prompts, d, "rl.num_prompts")
-                    batch = distributed.shard(batch, d, "sft.batch_size")
-                    st = joint_mod.joint_step(
-                        model,
-                        ref_model,
-                        tok,
-                        task,
-                        prompts,
-                        batch,
-                        cfg,
-                        opt_step,
-                        device,
-                        autocast,
-                        reward_funcs,
-                    )
-                g += 1
-                st = distributed.reduce_metrics(st, d)
-                if d.enabled:
-                    st["world_size"] = d.world_size
+                st, lr = train_step(tr, spec, s)
                 dt = time.perf_counter() - t0
+                end = s + 1 == spec.steps
+                tr.global_step += 1
+                tr.stage_index, tr.stage_step = (si + 1, 0) if end else (si, s + 1)
+                g = tr.global_step
                 rec = {
                     "kind": "train",
                     "stage": kind,
@@ -394,6 +491,9 @@ def run(
                 }
                 if metrics is not None:
                     metrics.write(rec)
+                    if not warned and st.get("frac_reward_zero_std") == 1.0:
+                        _warn_no_signal(g, cfg)
+                        warned = True
                 if bar is not None:
                     bar.update(1)
                     post = {"stage": kind, "loss": f"{st['loss']:.3f}"}
@@ -401,38 +501,18 @@ def run(
                         post["reward"] = f"{st['reward']:.2f}"
                     post["tok/s"] = f"{rec['tokens_per_s']:.0f}"
                     bar.set_postfix(post, refresh=False)
-                end = s + 1 == spec.steps
                 if (s + 1) % cfg.eval.interval == 0 or end:
-                    do_eval(si, kind, s + 1)
+                    last_eval = _evaluate(tr, metrics, hooks, si, kind, s + 1) or last_eval
                 if g % cfg.checkpoint_interval == 0 or end:
-                    nxt = (
-                        {"stage_index": si + 1, "stage_step": 0}
-                        if end
-                        else {"stage_index": si, "stage_step": s + 1}
-                    )
-                    state = {
-                        **nxt,
-                        "global_step": g,
-                        "samplers": {k: v.state() for k, v in samplers.items()},
-                    }
-                    msd, osd = distributed.full_state(model, opts) if fsdp else (None, None)
-                    rngs = distributed.gather_objects(rng_state(), d)  # one per rank
-                    if d.is_main:
-                        save_checkpoint(
-                            ck_root,
-                            g,
-                            model,
-                            opts,
-                            state,
-                            cfg.keep_checkpoints,
-                            model_state=msd,
-                            optim_state=osd,
-                            rng_states=rngs,
-                        )
-                    distributed.barrier(d)
-        msd = distributed.full_state(model, {})[0] if fsdp else None
+                    save(tr)
+                last = end and si == len(stages) - 1  # nothing left to resume
+                if not last and distributed.any_rank(stop_requested(), d):
+                    if tr.saved_step != g:
+                        save(tr)
+                    raise TrainingInterrupted(g)
+        msd = distributed.full_state(tr.model, {})[0] if tr.fsdp else None
         if d.is_main:
-            _save_final(model, tok, out / "final", msd)
+            _save_final(tr.model, tr.tok, out / "final", msd)
         distributed.barrier(d)
     finally:
         if metrics is not None:
@@ -457,5 +537,6 @@ def _save_final(model: Any, tok: Any, final: Path, state_dict: dict | None = Non
         model.load_state_dict(state_dict, strict=False)
     model.save_pretrained(str(tmp))
     tok.save_pretrained(str(tmp))
+    umask_modes(tmp)
     shutil.rmtree(final, ignore_errors=True)
     tmp.replace(final)

@@ -10,7 +10,10 @@ stage, and at each stage's first and last step):
   ``arith``): KL(p_D || pi) = E_{y~p_D}[log p_D(y|x) - log pi(y|x)];
 - ``reward``: mean task reward of ``num_samples`` completions at temperature 1
   on held-out prompts; ``greedy_acc``: the reward of the greedy completion;
-- ``kl_ref``: KL(pi || ref) per sequence, estimated on those samples (k1);
+- ``kl_init``: KL(pi || pi_init) per sequence, estimated on those samples
+  (k1), where pi_init is the model this run started from (after
+  ``init_from``; also the RL stages' KL reference). Called ``kl_ref`` before
+  0.2 (:func:`postcouple.train.metrics.read_metrics` renames it in old files);
   ``entropy``: mean per-token entropy of the policy on them;
 - with ``grad_cosine``: cos(grad L_SFT, grad L_RL) on fixed probe batches,
   and both gradient norms (see :func:`grad_cosine`).
@@ -27,13 +30,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from postcouple.train.common import (
-    encode_examples,
-    pad_right,
-    sample,
-    sequence_logprobs,
-    shifted_nll,
-)
+from postcouple.tasks.base import Example
+from postcouple.train.config import RLConfig, RunConfig
+from postcouple.train.data import encode_examples, pad_right
+from postcouple.train.logprobs import sequence_logprobs, shifted_nll
+from postcouple.train.sampling import sample_and_score
 
 
 @torch.no_grad()
@@ -62,14 +63,21 @@ def _flat_grad(model: Any) -> torch.Tensor:
 
 
 def grad_cosine(
-    model: Any, tok: Any, task: Any, probe: list, prompts: list, rl_cfg: Any, max_length: int
+    model: Any,
+    tok: Any,
+    task: Any,
+    probe: list[Example],
+    prompts: list[Example],
+    rl_cfg: RLConfig,
+    max_length: int,
 ) -> dict[str, float]:
     """cos(grad L_SFT, grad L_RL) on fixed probe batches, and both norms.
 
     L_SFT: token-mean NLL of the expert responses of ``probe`` (large, so that the
     gradient is close to the population one and not one batch's noise). L_RL: the GRPO
     surrogate ``-mean(A * log pi)`` on ``num_generations`` samples of each of
-    ``prompts`` (ratio 1, no KL), so grad L_RL is minus the policy gradient. A
+    ``prompts`` (sampled as the RL stage samples: its temperature and ``top_p``;
+    scored by the task's reward; ratio 1, no KL), so grad L_RL is minus the policy gradient. A
     negative cosine means an SFT step raises the RL loss (lowers the reward)
     to first order, and vice versa.
     """
@@ -88,16 +96,16 @@ def grad_cosine(
     for p in model.parameters():
         p.grad = None
     G = rl_cfg.num_generations
-    ro = sample(
+    ro, r, _ = sample_and_score(
         model,
         tok,
-        [e.prompt for e in prompts],
+        task,
+        prompts,
         num_generations=G,
         max_new_tokens=rl_cfg.max_new_tokens,
         temperature=rl_cfg.temperature,
-    )
-    rep = [e for e in prompts for _ in range(G)]
-    r = np.asarray(task.reward(ro.completions, rep), dtype=np.float32)
+        top_p=rl_cfg.top_p,
+    )  # r: (B,)
     mask = ro.response_mask.float()
     adv = compute_advantages("grpo", r, mask.cpu().numpy(), group_size=G)
     adv = torch.from_numpy(np.ascontiguousarray(adv, dtype=np.float32)).to(device)
@@ -118,9 +126,9 @@ def grad_cosine(
 
 
 def evaluate(
-    model: Any, ref_model: Any, tok: Any, task: Any, cfg: Any, step: int
+    model: Any, ref_model: Any, tok: Any, task: Any, cfg: RunConfig, step: int
 ) -> dict[str, float]:
-    """All evaluation metrics at global ``step`` (``cfg`` is the RunConfig)."""
+    """All evaluation metrics at global ``step``; ``ref_model`` is the initial model."""
     ev, rl = cfg.eval, cfg.rl
     eval_ex = task.eval_examples()
     was = model.training
@@ -136,32 +144,34 @@ def evaluate(
             )
         prompts = eval_ex[: ev.num_prompts]
         with torch.no_grad():
-            ro = sample(
+            ro, r, _ = sample_and_score(
                 model,
                 tok,
-                [e.prompt for e in prompts],
+                task,
+                prompts,
                 num_generations=ev.num_samples,
                 max_new_tokens=rl.max_new_tokens,
                 temperature=1.0,
             )
-            rep = [e for e in prompts for _ in range(ev.num_samples)]
-            out["reward"] = float(np.nanmean(task.reward(ro.completions, rep)))
+            out["reward"] = float(np.nanmean(r))
             lp, ent = sequence_logprobs(model, ro, with_entropy=True)
+            assert ent is not None
             m = ro.response_mask.float()
             out["entropy"] = float((ent * m).sum() / m.sum().clamp(min=1))
             if ref_model is not None:
                 ref_lp, _ = sequence_logprobs(ref_model, ro)
-                out["kl_ref"] = float(((lp - ref_lp) * m).sum(1).mean())
+                out["kl_init"] = float(((lp - ref_lp) * m).sum(1).mean())
             if ev.greedy:
-                g = sample(
+                _, r_greedy, _ = sample_and_score(
                     model,
                     tok,
-                    [e.prompt for e in prompts],
+                    task,
+                    prompts,
                     num_generations=1,
                     max_new_tokens=rl.max_new_tokens,
                     greedy=True,
                 )
-                out["greedy_acc"] = float(np.nanmean(task.reward(g.completions, prompts)))
+                out["greedy_acc"] = float(np.nanmean(r_greedy))
         if ev.grad_cosine:
             out.update(
                 grad_cosine(

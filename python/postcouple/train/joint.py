@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from postcouple.tasks.base import Example
+from postcouple.train.config import RunConfig
 from postcouple.train.rl import rl_step
 from postcouple.train.sft import sft_loss_backward, step_micro_batches
 
@@ -25,16 +26,14 @@ def joint_step(
     task: Any,
     prompts: list[Example],
     sft_examples: Sequence[Example],
-    cfg: Any,
+    cfg: RunConfig,
     opt_step: Callable[[], None],
     device: Any,
     autocast: Any = None,
     reward_funcs: Sequence[Callable] = (),
 ) -> dict[str, float]:
-    """``cfg`` is the RunConfig (``cfg.joint.mu``, ``cfg.rl``, ``cfg.sft``)."""
-    mu = cfg.joint.mu
-    if not 0.0 <= mu <= 1.0:
-        raise ValueError(f"joint.mu: expected 0 <= mu <= 1, got {mu}")
+    """One joint step; ``cfg`` is the whole run config (``joint.mu``, ``rl``, ``sft``)."""
+    mu = cfg.joint.mu  # in [0, 1] (JointConfig.validate)
     mbs = step_micro_batches(tok, sft_examples, cfg.sft, device)
     sft_losses: list[float] = []
 

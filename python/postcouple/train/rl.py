@@ -1,77 +1,77 @@
 """RL stage: GRPO-family policy optimisation with verifiable rewards.
 
-One step (see ../shared/DESIGN.md, "One RL step"):
+One step, as :func:`rl_step` reads (see ARCHITECTURE.md, "One RL step"):
 
-1. take ``num_prompts`` prompts; sample ``num_generations`` completions each
-   with HF ``generate`` (KV cache; temperature, top_p, no top-k);
-2. score them: the task's verifier (Rust, ``postcouple.rewards`` for the real
-   tasks) plus any extra reward functions with TRL's signature, weighted by
-   ``reward_weights``;
-3. advantages with ``postcouple.advantages.compute_advantages`` (Rust), the
+1. sample and score: ``num_generations`` completions for each of
+   ``num_prompts`` prompts with HF ``generate`` (KV cache; temperature,
+   ``top_p``, no top-k), scored by the task's verifier (Rust,
+   ``postcouple.rewards`` for the real tasks) plus any extra reward functions
+   with TRL's signature, weighted by ``reward_weights``
+   (:func:`postcouple.train.sampling.sample_and_score`);
+2. log-probs at rollout time, only when needed: the policy's ("old") when the
+   rollout is reused (``num_iterations > 1`` or ``num_mini_batches > 1``;
+   otherwise the ratio is exactly 1 and old = current, detached, as TRL does)
+   or the KL goes into the reward; the reference's when ``beta > 0``;
+3. reward with KL (verl's ``use_kl_in_reward``): subtract
+   ``beta * sum_t log(pi/ref)`` (k1) from each sequence's reward;
+4. advantages with ``postcouple.advantages.compute_advantages`` (Rust), the
    estimator chosen by name (``grpo``, ``dr_grpo``, ``rloo``, ...), token level
    (B, C);
-4. record old log-probs at rollout time (only needed when the rollout is
-   reused: ``num_iterations > 1`` or ``num_mini_batches > 1``; otherwise the
-   ratio is exactly 1 and old = current, detached, as TRL does) and the
-   reference log-probs when ``beta > 0``;
 5. ``num_iterations`` epochs x ``num_mini_batches`` optimizer steps of the
    PPO-clip loss ``-min(rho A, clip(rho, 1 - epsilon, 1 + epsilon_high) A)``
-   plus ``beta`` x KL(pi || ref) per token (k1 ``log pi/ref``, k2
-   ``(log pi/ref)^2 / 2`` or k3 ``ref/pi - log(ref/pi) - 1``, Schulman's
-   estimators), aggregated by ``loss_agg_mode`` (verl's names):
+   plus ``beta`` x KL(pi || ref) per token unless it is in the reward (k1
+   ``log pi/ref``, k2 ``(log pi/ref)^2 / 2`` or k3 ``ref/pi - log(ref/pi) - 1``,
+   Schulman's estimators), aggregated by ``loss_agg_mode`` (verl's names):
    ``token-mean`` (DAPO), ``seq-mean-token-mean`` (original GRPO),
    ``seq-mean-token-sum``, ``seq-mean-token-sum-norm`` (Dr. GRPO: divide by
    ``max_new_tokens``).
+
+The reference model is the policy as it was when the run started (after
+``init_from``).
 """
 
 from __future__ import annotations
 
 import time
+import typing
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import torch
 
 from postcouple.tasks.base import Example
-from postcouple.train.common import Rollout, check_finite, sample, sequence_logprobs
+from postcouple.train.config import KLEstimator, LossAggMode, RLConfig
+from postcouple.train.logprobs import sequence_logprobs
+from postcouple.train.optim import check_finite
+from postcouple.train.sampling import Rollout, sample_and_score, score
 
-LOSS_AGG_MODES = (
-    "token-mean",
-    "seq-mean-token-mean",
-    "seq-mean-token-sum",
-    "seq-mean-token-sum-norm",
-)
-KL_ESTIMATORS = ("k1", "k2", "k3")
+LOSS_AGG_MODES: tuple[str, ...] = typing.get_args(LossAggMode)
+KL_ESTIMATORS: tuple[str, ...] = typing.get_args(KLEstimator)
 
-
-def validate(cfg: Any) -> None:
-    from postcouple.advantages import ESTIMATORS
-
-    if cfg.estimator not in ESTIMATORS:
-        raise ValueError(f"rl.estimator: expected one of {ESTIMATORS}, got {cfg.estimator!r}")
-    if cfg.loss_agg_mode not in LOSS_AGG_MODES:
-        raise ValueError(
-            f"rl.loss_agg_mode: expected one of {LOSS_AGG_MODES}, got {cfg.loss_agg_mode!r}"
-        )
-    if cfg.kl_estimator not in KL_ESTIMATORS:
-        raise ValueError(f"rl.kl_estimator: expected one of {KL_ESTIMATORS}")
-    for k in (
-        "num_prompts",
-        "num_generations",
-        "max_new_tokens",
-        "num_iterations",
-        "num_mini_batches",
-    ):
-        if getattr(cfg, k) < 1:
-            raise ValueError(f"rl.{k}: must be >= 1")
-    if (cfg.num_prompts * cfg.num_generations) % cfg.num_mini_batches:
-        raise ValueError("rl.num_mini_batches must divide num_prompts * num_generations")
-    if cfg.temperature <= 0:
-        raise ValueError("rl.temperature: must be > 0")
+__all__ = [
+    "KL_ESTIMATORS",
+    "LOSS_AGG_MODES",
+    "advantages",
+    "aggregate",
+    "kl_per_token",
+    "policy_loss",
+    "reward_stats",
+    "rl_step",
+    "rollout",
+    "score",
+    "validate",
+]
 
 
-def kl_per_token(lp: torch.Tensor, ref_lp: torch.Tensor, kind: str) -> torch.Tensor:
+def validate(cfg: RLConfig) -> None:
+    """Check an RL config (its fields may have been set after construction)."""
+    cfg.validate()
+
+
+def kl_per_token(lp: torch.Tensor, ref_lp: torch.Tensor, kind: KLEstimator) -> torch.Tensor:
+    """KL(pi || ref) estimate per token from log-probs (B, C) of the sampled tokens."""
     d = ref_lp - lp  # log(ref/pi)
     if kind == "k1":
         return -d
@@ -81,7 +81,7 @@ def kl_per_token(lp: torch.Tensor, ref_lp: torch.Tensor, kind: str) -> torch.Ten
 
 
 def aggregate(
-    per_tok: torch.Tensor, mask: torch.Tensor, mode: str, max_new_tokens: int
+    per_tok: torch.Tensor, mask: torch.Tensor, mode: LossAggMode, max_new_tokens: int
 ) -> torch.Tensor:
     """Reduce a (B, C) per-token loss to a scalar (verl's ``agg_loss`` modes)."""
     if mode == "token-mean":
@@ -94,33 +94,26 @@ def aggregate(
     return seq_sum.sum() / (mask.shape[0] * max_new_tokens)  # seq-mean-token-sum-norm
 
 
-def score(
-    task: Any,
-    completions: list[str],
-    examples: list[Example],
-    reward_funcs: Sequence[Callable] = (),
-    weights: Sequence[float] = (),
-) -> np.ndarray:
-    """Task reward plus extra TRL-style reward functions, weighted; (B,) float32.
+def advantages(r: np.ndarray, mask: np.ndarray, cfg: RLConfig) -> np.ndarray:
+    """Token-level advantages (B, C) float32 of rewards (B,) under ``cfg.estimator``."""
+    from postcouple.advantages import compute_advantages
 
-    ``None``/NaN from an extra function means "does not apply" (TRL): it is left
-    out of that sample's weighted sum.
-    """
-    cols = [np.asarray(task.reward(completions, examples), dtype=np.float32)]
-    for f in reward_funcs:
-        vals = f(
-            prompts=[e.prompt for e in examples],
-            completions=completions,
-            solution=[e.answer for e in examples],
-        )
-        cols.append(np.array([np.nan if v is None else v for v in vals], dtype=np.float32))
-    w = list(weights) or [1.0] * len(cols)
-    if len(w) != len(cols):
-        raise ValueError(f"rl.reward_weights: {len(w)} weights for {len(cols)} reward functions")
-    R = np.stack(cols, 1)  # (B, K)
-    if R.shape[1] == 1:
-        return R[:, 0] * np.float32(w[0])
-    return np.nansum(R * np.asarray(w, dtype=np.float32), axis=1).astype(np.float32)
+    opts: dict[str, Any] = {}
+    if cfg.estimator == "grpo":
+        opts["scale"] = cfg.scale_rewards
+    adv = compute_advantages(cfg.estimator, r, mask, group_size=cfg.num_generations, **opts)
+    return np.ascontiguousarray(adv, dtype=np.float32)
+
+
+def reward_stats(r: np.ndarray, mask: np.ndarray, group_size: int) -> dict[str, float]:
+    """Reward mean/std, the fraction of groups with equal rewards, completion length."""
+    grp = r.reshape(-1, group_size)
+    return {
+        "reward": float(np.nanmean(r)),
+        "reward_std": float(np.nanstd(r)),
+        "frac_reward_zero_std": float(np.mean(np.nanstd(grp, axis=1) == 0)),
+        "completion_length": float(mask.sum(1).mean()),
+    }
 
 
 def rollout(
@@ -128,60 +121,35 @@ def rollout(
     tok: Any,
     task: Any,
     examples: list[Example],
-    cfg: Any,
+    cfg: RLConfig,
     reward_funcs: Sequence[Callable] = (),
-    kl_penalty: Callable[[Rollout], torch.Tensor] | None = None,
 ) -> tuple[Rollout, np.ndarray, torch.Tensor, dict[str, float]]:
-    """Steps 1-3: samples, rewards (B,), token-level advantages (B, C), timings.
+    """Samples, rewards (B,), token-level advantages (B, C) and their stats.
 
-    ``kl_penalty(ro)`` (B,), when given, is subtracted from the rewards before
-    the advantages (``use_kl_in_reward``); the returned rewards are the task's.
+    :func:`rl_step` without the update (and without KL in the reward).
     """
-    from postcouple.advantages import compute_advantages
-
-    G = cfg.num_generations
-    t0 = time.perf_counter()
-    ro = sample(
+    ro, r, stats = sample_and_score(
         model,
         tok,
-        [e.prompt for e in examples],
-        num_generations=G,
+        task,
+        examples,
+        num_generations=cfg.num_generations,
         max_new_tokens=cfg.max_new_tokens,
         temperature=cfg.temperature,
         top_p=cfg.top_p,
+        reward_funcs=reward_funcs,
+        reward_weights=cfg.reward_weights,
     )
-    t1 = time.perf_counter()
-    rep = [e for e in examples for _ in range(G)]  # (B,) row i is prompt i // G
-    r = score(task, ro.completions, rep, reward_funcs, cfg.reward_weights)  # (B,)
-    t2 = time.perf_counter()
     mask = ro.response_mask.cpu().numpy().astype(np.float32)  # (B, C)
-    r_adv = r
-    if kl_penalty is not None:
-        r_adv = (r - kl_penalty(ro).float().cpu().numpy()).astype(np.float32)
-    opts: dict[str, Any] = {}
-    if cfg.estimator == "grpo":
-        opts["scale"] = cfg.scale_rewards
-    adv = compute_advantages(cfg.estimator, r_adv, mask, group_size=G, **opts)  # (B, C)
-    t3 = time.perf_counter()
-    adv_t = torch.from_numpy(np.ascontiguousarray(adv, dtype=np.float32)).to(ro.input_ids.device)
-    grp = r.reshape(-1, G)
-    stats = {
-        "reward": float(np.nanmean(r)),
-        "reward_std": float(np.nanstd(r)),
-        "frac_reward_zero_std": float(np.mean(np.nanstd(grp, axis=1) == 0)),
-        "completion_length": float(mask.sum(1).mean()),
-        "time_generate": t1 - t0,
-        "time_reward": t2 - t1,
-        "time_advantage": t3 - t2,
-    }
-    return ro, r, adv_t, stats
+    adv = torch.from_numpy(advantages(r, mask, cfg)).to(ro.input_ids.device)  # (B, C)
+    return ro, r, adv, {**reward_stats(r, mask, cfg.num_generations), **stats}
 
 
 def policy_loss(
     model: Any,
     ro: Rollout,
     adv: torch.Tensor,
-    cfg: Any,
+    cfg: RLConfig,
     rows: torch.Tensor | slice,
     old_lp: torch.Tensor | None,
     ref_lp: torch.Tensor | None,
@@ -191,8 +159,9 @@ def policy_loss(
     sub = Rollout(
         ro.input_ids[rows], ro.attention_mask[rows], ro.response_mask[rows], ro.prompt_len, [], 0
     )
-    with autocast or torch.autocast("cpu", enabled=False):
+    with autocast or nullcontext():
         lp, ent = sequence_logprobs(model, sub, with_entropy=True, packing=cfg.packing)  # (b, C)
+    assert ent is not None  # with_entropy=True
     mask = sub.response_mask.float()
     a = adv[rows]
     old = lp.detach() if old_lp is None else old_lp[rows]
@@ -221,48 +190,69 @@ def rl_step(
     tok: Any,
     task: Any,
     examples: list[Example],
-    cfg: Any,
+    cfg: RLConfig,
     opt_step: Callable[[], None],
     autocast: Any = None,
     reward_funcs: Sequence[Callable] = (),
     scale: float = 1.0,
     extra_backward: Callable[[], None] | None = None,
 ) -> dict[str, float]:
-    """One RL step: rollout, then ``num_iterations`` x ``num_mini_batches`` updates.
+    """One RL step on ``examples`` (this rank's prompts); returns its metrics.
 
     ``opt_step`` clips and steps the optimizer (and zeroes grads). ``scale``
     multiplies the RL loss and ``extra_backward`` adds more gradient before each
     update (the joint stage uses both).
     """
-    old_lp = ref_lp = None
-    in_reward = cfg.use_kl_in_reward and cfg.beta > 0 and ref_model is not None
-
-    @torch.no_grad()
-    def logprobs_at_rollout(ro: Rollout) -> torch.Tensor:
-        nonlocal old_lp, ref_lp
-        with autocast or torch.autocast("cpu", enabled=False):
-            old_lp, _ = sequence_logprobs(model, ro, packing=cfg.packing)
-            ref_lp, _ = sequence_logprobs(ref_model, ro, packing=cfg.packing)
-        return cfg.beta * ((old_lp - ref_lp) * ro.response_mask).sum(1)  # (B,) k1 per sequence
-
-    ro, r, adv, stats = rollout(
-        model, tok, task, examples, cfg, reward_funcs, logprobs_at_rollout if in_reward else None
-    )
-    t0 = time.perf_counter()
-    B = ro.input_ids.shape[0]
+    amp = autocast or nullcontext()
+    kl_in_reward = cfg.use_kl_in_reward and cfg.beta > 0 and ref_model is not None
     reuse = cfg.num_iterations > 1 or cfg.num_mini_batches > 1
-    with torch.no_grad():
-        if reuse and old_lp is None:
-            with autocast or torch.autocast("cpu", enabled=False):
-                old_lp, _ = sequence_logprobs(model, ro, packing=cfg.packing)
-        if cfg.beta > 0 and ref_model is not None and ref_lp is None:
-            with autocast or torch.autocast("cpu", enabled=False):
-                ref_lp, _ = sequence_logprobs(ref_model, ro, packing=cfg.packing)
-    if in_reward:
-        stats["kl"] = float(((old_lp - ref_lp) * ro.response_mask).sum(1).mean())
+
+    # 1. sample and score
+    ro, r, times = sample_and_score(
+        model,
+        tok,
+        task,
+        examples,
+        num_generations=cfg.num_generations,
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        reward_funcs=reward_funcs,
+        reward_weights=cfg.reward_weights,
+    )  # ro: B = len(examples) * G rows; r: (B,)
+    mask = ro.response_mask.cpu().numpy().astype(np.float32)  # (B, C)
+    stats = {**reward_stats(r, mask, cfg.num_generations), **times}
+
+    # 2. log-probs at rollout time: the policy's when the rollout is reused or the
+    #    KL goes into the reward, the reference's when there is a KL at all
+    t0 = time.perf_counter()
+    old_lp = ref_lp = None  # (B, C)
+    with torch.no_grad(), amp:
+        if reuse or kl_in_reward:
+            old_lp, _ = sequence_logprobs(model, ro, packing=cfg.packing)
+        if cfg.beta > 0 and ref_model is not None:
+            ref_lp, _ = sequence_logprobs(ref_model, ro, packing=cfg.packing)
+    t1 = time.perf_counter()
+
+    # 3. reward with KL: r - beta * sum_t log(pi/ref) (k1 per sequence)
+    r_adv = r
+    if kl_in_reward:
+        assert old_lp is not None and ref_lp is not None
+        kl_seq = ((old_lp - ref_lp) * ro.response_mask).sum(1)  # (B,)
+        r_adv = (r - (cfg.beta * kl_seq).float().cpu().numpy()).astype(np.float32)
+
+    # 4. advantages (B, C)
+    adv = torch.from_numpy(advantages(r_adv, mask, cfg)).to(ro.input_ids.device)
+    stats["time_advantage"] = time.perf_counter() - t1
+    if kl_in_reward:
+        stats["kl"] = float(kl_seq.mean())
         ref_lp = None  # the KL is in the reward, not in the loss
-    agg: dict[str, list[float]] = {}
+
+    # 5. update: num_iterations epochs x num_mini_batches optimizer steps
+    t2 = time.perf_counter()
+    B = ro.input_ids.shape[0]
     mb = B // cfg.num_mini_batches
+    agg: dict[str, list[float]] = {}
     for _ in range(cfg.num_iterations):
         perm = torch.randperm(B) if cfg.num_mini_batches > 1 else torch.arange(B)
         for k in range(cfg.num_mini_batches):
@@ -277,6 +267,7 @@ def rl_step(
             for key, v in st.items():
                 agg.setdefault(key, []).append(v)
     stats.update({k: float(np.mean(v)) for k, v in agg.items()})
-    stats["time_train"] = time.perf_counter() - t0
+    stats["time_logprobs"] = t1 - t0
+    stats["time_train"] = time.perf_counter() - t2
     stats["tokens"] = ro.num_tokens
     return stats

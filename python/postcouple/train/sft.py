@@ -28,7 +28,10 @@ from typing import Any
 import torch
 
 from postcouple.tasks.base import Example
-from postcouple.train.common import encode_examples, pad_right, shifted_nll
+from postcouple.train.config import SFTConfig
+from postcouple.train.data import encode_examples, pad_right
+from postcouple.train.distributed import Dist
+from postcouple.train.logprobs import shifted_nll
 
 
 def micro_batches(
@@ -53,39 +56,41 @@ def micro_batches(
 
         lengths = [len(s) for s in seqs]
         plan = pack(lengths, max(capacity, max(lengths)), strategy="bfd")
-        out = []
+        packed: list[dict[str, torch.Tensor]] = []
         for b in collate_packed(seqs, plan, prompt_lengths=plens):
-            out.append(
+            packed.append(
                 {
                     "input_ids": torch.from_numpy(b["input_ids"]).to(device),  # (1, L)
                     "position_ids": torch.from_numpy(b["position_ids"]).to(device),  # (1, L)
                     "labels": torch.from_numpy(b["labels"]).to(device),  # (1, L)
                 }
             )
-        return out
+        return packed
     # padded: split into chunks of at most `capacity` padded tokens
-    order = range(len(seqs))
+    order = list(range(len(seqs)))
     if group_by_length:
         order = sorted(order, key=lambda i: len(seqs[i]))
-    out, cur, longest = [], [], 0
+    chunks: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
     for i in order:
         n = len(seqs[i])
         if cur and (len(cur) + 1) * max(longest, n) > capacity:
-            out.append(cur)
+            chunks.append(cur)
             cur, longest = [], 0
         cur.append(i)
         longest = max(longest, n)
     if cur:
-        out.append(cur)
+        chunks.append(cur)
     mbs = []
-    for idx in out:
+    for idx in chunks:
         ids, att, lab = pad_right([seqs[i] for i in idx], plens[idx], tok.pad_token_id, device)
         mbs.append({"input_ids": ids, "attention_mask": att, "labels": lab})
     return mbs
 
 
 def step_micro_batches(
-    tok: Any, examples: Sequence[Example], cfg: Any, device: torch.device
+    tok: Any, examples: Sequence[Example], cfg: SFTConfig, device: torch.device
 ) -> list[dict[str, torch.Tensor]]:
     """:func:`micro_batches` with an :class:`~postcouple.train.config.SFTConfig`'s options."""
     return micro_batches(
@@ -160,10 +165,10 @@ def sft_step(
     model: Any,
     tok: Any,
     examples: Sequence[Example],
-    cfg: Any,
+    cfg: SFTConfig,
     device: torch.device,
     autocast: Any = None,
-    dist: Any = None,
+    dist: Dist | None = None,
 ) -> dict[str, float]:
     """Gradients of one SFT step (the caller clips and steps the optimizer).
 
