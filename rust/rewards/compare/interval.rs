@@ -1,0 +1,140 @@
+//! Intervals, unions and inequalities as sets of bounds.
+
+use super::*;
+
+// ---------------------------------------------------------------------------
+// intervals
+
+#[derive(Debug)]
+pub(super) struct Bound<'a> {
+    inf: i8, // -1, 0 (finite), +1
+    e: Option<&'a Expr>,
+    closed: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Interval<'a> {
+    lo: Bound<'a>,
+    hi: Bound<'a>,
+}
+
+pub(super) fn inf_sign(e: &Expr) -> i8 {
+    match e {
+        Expr::Inf => 1,
+        Expr::Neg(a) if matches!(**a, Expr::Inf) => -1,
+        _ => 0,
+    }
+}
+
+pub(super) fn bound(e: &Expr, closed: bool) -> Bound<'_> {
+    let s = inf_sign(e);
+    Bound {
+        inf: s,
+        e: if s == 0 { Some(e) } else { None },
+        closed: closed && s == 0,
+    }
+}
+
+pub(super) fn to_intervals(a: &Ans) -> Option<Vec<Interval<'_>>> {
+    match a {
+        Ans::Seq { open, close, items } if items.len() == 2 => {
+            let (Ans::Expr(lo), Ans::Expr(hi)) = (&items[0], &items[1]) else {
+                return None;
+            };
+            Some(vec![Interval {
+                lo: bound(lo, *open == '['),
+                hi: bound(hi, *close == ']'),
+            }])
+        }
+        Ans::Union(items) => {
+            let mut out = Vec::new();
+            for it in items {
+                out.extend(to_intervals(it)?);
+            }
+            Some(out)
+        }
+        Ans::Rel { sides, ops } => {
+            let is_var = |e: &Expr| matches!(e, Expr::Var(_));
+            match (sides.as_slice(), ops.as_slice()) {
+                ([x, c], [op]) if is_var(x) => Some(vec![half_line(c, *op)?]),
+                ([c, x], [op]) if is_var(x) => Some(vec![half_line(c, op.flip())?]),
+                ([lo, x, hi], [a, b]) if is_var(x) && a.lower() && b.lower() => {
+                    Some(vec![Interval {
+                        lo: bound(lo, *a == Rel::Le),
+                        hi: bound(hi, *b == Rel::Le),
+                    }])
+                }
+                ([hi, x, lo], [a, b]) if is_var(x) && a.flip().lower() && b.flip().lower() => {
+                    Some(vec![Interval {
+                        lo: bound(lo, *b == Rel::Ge),
+                        hi: bound(hi, *a == Rel::Ge),
+                    }])
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+pub(super) const NEG_INF: Bound<'static> = Bound {
+    inf: -1,
+    e: None,
+    closed: false,
+};
+pub(super) const POS_INF: Bound<'static> = Bound {
+    inf: 1,
+    e: None,
+    closed: false,
+};
+
+/// `x op c` as an interval (`x < c` is `(-inf, c)`); `=`/`≠` are not intervals.
+pub(super) fn half_line(c: &Expr, op: Rel) -> Option<Interval<'_>> {
+    let closed = matches!(op, Rel::Le | Rel::Ge);
+    match op {
+        Rel::Lt | Rel::Le => Some(Interval {
+            lo: NEG_INF,
+            hi: bound(c, closed),
+        }),
+        Rel::Gt | Rel::Ge => Some(Interval {
+            lo: bound(c, closed),
+            hi: POS_INF,
+        }),
+        Rel::Eq | Rel::Ne => None,
+    }
+}
+
+pub(super) fn bound_eq(a: &Bound, b: &Bound, o: &Opts) -> bool {
+    if a.inf != 0 || b.inf != 0 {
+        return a.inf == b.inf;
+    }
+    a.closed == b.closed
+        && match (a.e, b.e) {
+            (Some(x), Some(y)) => expr_eq(x, y, o),
+            _ => false,
+        }
+}
+
+/// Whether every gold item is matched by a distinct pred item (greedy: `eq` is
+/// an equivalence, so greedy matching finds a perfect matching when one exists).
+pub(super) fn match_all<T>(p: &[T], g: &[T], eq: impl Fn(&T, &T) -> bool) -> bool {
+    if p.len() != g.len() {
+        return false;
+    }
+    let mut used = vec![false; p.len()];
+    g.iter().all(
+        |gi| match (0..p.len()).find(|&j| !used[j] && eq(&p[j], gi)) {
+            Some(j) => {
+                used[j] = true;
+                true
+            }
+            None => false,
+        },
+    )
+}
+
+pub(super) fn intervals_eq(p: &[Interval], g: &[Interval], o: &Opts) -> bool {
+    match_all(p, g, |a, b| {
+        bound_eq(&a.lo, &b.lo, o) && bound_eq(&a.hi, &b.hi, o)
+    })
+}

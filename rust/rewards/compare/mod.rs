@@ -1,0 +1,277 @@
+//! Equivalence of two parsed answers ("gold decides the form", as in math-verify).
+//!
+//! Numbers are compared exactly (rationals over `i128`) whenever both sides
+//! reduce to a rational. Otherwise both sides are evaluated in complex `f64`:
+//! without variables once; with variables at [`POINTS`] pseudo-random points
+//! (each variable drawn from ±[0.5, 2.5], the same points for both sides).
+//! That is polynomial identity testing (Schwartz–Zippel, DeMillo–Lipton):
+//! two different polynomials (or rational/elementary functions) agree at a
+//! random real point with probability 0, so a false "equal" needs all
+//! [`POINTS`] points to land within `rel_tol` of a root of their difference;
+//! a true identity can only be missed by float error larger than `rel_tol`
+//! (scaled by the largest term, so cancellation `sin(pi) ~ 1e-16` is
+//! absorbed). Values that overflow or underflow `f64` (`2006!`, `9^{9^9}`,
+//! 40-digit literals) are not trusted: those answers are compared
+//! structurally (same normalised AST), which is how `1/2004!` ≠ `1/2006!`
+//! (math-verify says equal).
+
+use super::latex::{text_key, Ans, Expr, Func, Parsed, Rel};
+use super::num::{C, Q};
+
+mod eval;
+mod interval;
+
+use eval::equation_eq;
+pub use eval::{exact, expr_eq};
+use interval::{intervals_eq, match_all, to_intervals};
+
+/// Evaluation points for expressions with variables.
+pub const POINTS: usize = 10;
+/// At least this many points must evaluate (finite, no overflow) to decide.
+pub const MIN_POINTS: usize = 4;
+/// Most distinct variables in one comparison.
+pub const MAX_VARS: usize = 8;
+/// Largest `n!` evaluated in floating point (171! overflows `f64`).
+const MAX_FACT: f64 = 170.0;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Opts {
+    /// Relative tolerance for values that cannot be compared exactly.
+    pub rel_tol: f64,
+    /// Strict: no percent rescaling (`50%` vs `0.5`), no dropping a variable
+    /// binding (`x = 5` vs `5`), tuples and bare lists are not interchangeable,
+    /// percent signs must agree.
+    pub strict: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            rel_tol: 1e-9,
+            strict: false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// answers
+
+fn unordered_eq(p: &[Ans], g: &[Ans], o: &Opts) -> bool {
+    match_all(p, g, |a, b| ans_eq(a, b, o))
+}
+
+fn ordered_eq(p: &[Ans], g: &[Ans], o: &Opts) -> bool {
+    p.len() == g.len() && p.iter().zip(g).all(|(a, b)| ans_eq(a, b, o))
+}
+
+fn matrix_items(m: &[Vec<Expr>]) -> Option<Vec<Ans>> {
+    // a row or column vector, as a list of items
+    if m.len() == 1 || m.iter().all(|r| r.len() == 1) {
+        Some(m.iter().flatten().cloned().map(Ans::Expr).collect())
+    } else {
+        None
+    }
+}
+
+fn ans_text(a: &Ans) -> Option<String> {
+    match a {
+        Ans::Text(t) => Some(t.clone()),
+        Ans::Expr(Expr::Var(v)) => Some(text_key(v)),
+        Ans::Expr(Expr::Mul(fs)) => {
+            let mut s = String::new();
+            for f in fs {
+                match f {
+                    Expr::Var(v) => s.push_str(v),
+                    Expr::E => s.push('e'),
+                    Expr::I => s.push('i'),
+                    _ => return None,
+                }
+            }
+            Some(text_key(&s))
+        }
+        _ => None,
+    }
+}
+
+/// `x = <rhs>` with a lone variable on the left: the value.
+fn binding(a: &Ans) -> Option<&Expr> {
+    match a {
+        Ans::Rel { sides, ops } if ops == &[Rel::Eq] && matches!(sides[0], Expr::Var(_)) => {
+            Some(&sides[1])
+        }
+        _ => None,
+    }
+}
+
+pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
+    if !o.strict {
+        // a variable binding `x = 5` against a bare value, either way round
+        match (g, binding(p), binding(g)) {
+            (Ans::Expr(ge), Some(pe), _) => return expr_eq(pe, ge, o),
+            (_, None, Some(ge)) if !matches!(p, Ans::Rel { .. }) => {
+                return ans_eq(p, &Ans::Expr(ge.clone()), o)
+            }
+            _ => {}
+        }
+    }
+    // intervals, unions and inequalities, in any of their forms
+    if matches!(g, Ans::Rel { .. } | Ans::Seq { .. } | Ans::Union(_))
+        && matches!(p, Ans::Rel { .. } | Ans::Union(_))
+    {
+        if let (Some(pi), Some(gi)) = (to_intervals(p), to_intervals(g)) {
+            return intervals_eq(&pi, &gi, o);
+        }
+    }
+    match (g, p) {
+        (Ans::Text(gt), _) => ans_text(p).is_some_and(|t| &t == gt),
+        (Ans::Expr(ge), Ans::Expr(pe)) => expr_eq(pe, ge, o),
+        (Ans::Expr(_), Ans::Set { items, .. }) if items.len() == 1 => ans_eq(&items[0], g, o),
+        (
+            Ans::Rel {
+                sides: gs,
+                ops: gops,
+            },
+            Ans::Rel {
+                sides: ps,
+                ops: pops,
+            },
+        ) => {
+            if gops == &[Rel::Eq] && pops == &[Rel::Eq] {
+                return equation_eq((&ps[0], &ps[1]), (&gs[0], &gs[1]), o);
+            }
+            gops == pops && gs.len() == ps.len() && gs.iter().zip(ps).all(|(a, b)| expr_eq(b, a, o))
+        }
+        (
+            Ans::Seq {
+                open,
+                close,
+                items: gi,
+            },
+            Ans::Seq {
+                open: po,
+                close: pc,
+                items: pi,
+            },
+        ) => open == po && close == pc && ordered_eq(pi, gi, o),
+        (
+            Ans::Seq {
+                open: '(',
+                close: ')',
+                items: gi,
+            },
+            Ans::Set {
+                items: pi,
+                braces: false,
+            },
+        ) if !o.strict => ordered_eq(pi, gi, o),
+        (Ans::Seq { items: gi, .. }, Ans::Matrix(m)) if !o.strict => {
+            matrix_items(m).is_some_and(|pi| ordered_eq(&pi, gi, o))
+        }
+        (Ans::Set { items: gi, .. }, Ans::Set { items: pi, .. }) => unordered_eq(pi, gi, o),
+        (Ans::Set { items: gi, .. }, Ans::Seq { items: pi, .. }) if !o.strict => {
+            unordered_eq(pi, gi, o)
+        }
+        (Ans::Set { items: gi, .. }, _) if gi.len() == 1 => ans_eq(p, &gi[0], o),
+        (Ans::Union(gi), Ans::Union(pi)) => unordered_eq(pi, gi, o),
+        (Ans::Matrix(gm), Ans::Matrix(pm)) => {
+            gm.len() == pm.len()
+                && gm.iter().zip(pm).all(|(gr, pr)| {
+                    gr.len() == pr.len() && gr.iter().zip(pr).all(|(a, b)| expr_eq(b, a, o))
+                })
+        }
+        (Ans::Matrix(gm), Ans::Seq { items: pi, .. }) if !o.strict => {
+            matrix_items(gm).is_some_and(|gi| ordered_eq(pi, &gi, o))
+        }
+        _ => false,
+    }
+}
+
+fn scaled(e: &Expr, by: i128) -> Expr {
+    Expr::Div(Box::new(e.clone()), Box::new(Expr::Num(Q::int(by))))
+}
+
+/// Whether `pred` is equivalent to `gold` (both already parsed).
+pub fn equal(p: &Parsed, g: &Parsed, o: &Opts) -> bool {
+    if o.strict && p.percent != g.percent {
+        return false;
+    }
+    if p.canon == g.canon {
+        return true;
+    }
+    if ans_eq(&p.ans, &g.ans, o) {
+        return true;
+    }
+    if let (Ans::Text(gt), false) = (&g.ans, o.strict) {
+        if &text_key(&p.canon) == gt {
+            return true;
+        }
+    }
+    if !o.strict && (p.percent || g.percent) {
+        if let (Ans::Expr(pe), Ans::Expr(ge)) = (&p.ans, &g.ans) {
+            if g.percent && expr_eq(pe, &scaled(ge, 100), o) {
+                return true;
+            }
+            if p.percent && expr_eq(&scaled(pe, 100), ge, o) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::latex::parse_answer;
+    use super::*;
+
+    fn eq(p: &str, g: &str) -> bool {
+        let (p, g) = (parse_answer(p).unwrap(), parse_answer(g).unwrap());
+        equal(&p, &g, &Opts::default())
+    }
+
+    #[test]
+    fn numbers() {
+        assert!(eq("0.5", "\\frac{1}{2}"));
+        assert!(eq("\\frac12", "\\dfrac{1}{2}"));
+        assert!(eq("1,000", "1000"));
+        assert!(!eq("1,2", "12"));
+        assert!(eq("2\\frac{1}{2}", "\\frac52"));
+        assert!(eq("1.5e3", "1500"));
+        assert!(eq("1.5 \\times 10^{3}", "1500"));
+        assert!(eq(".0000672", "6.72\\times10^{-5}"));
+        assert!(eq("\\sqrt{8}", "2\\sqrt2"));
+        assert!(eq("\\frac{\\sqrt{3}}{3}", "\\frac{1}{\\sqrt3}"));
+        assert!(!eq("1.4142", "\\sqrt2"));
+        assert!(eq("50", "50\\%"));
+        assert!(eq("0.5", "50\\%"));
+        assert!(eq("-2+7i", "7i - 2"));
+        assert!(eq("x = 5", "5"));
+        assert!(!eq("\\pm 2021", "2021"));
+        assert!(!eq("\\frac{1}{2004!}", "\\frac{1}{2006!}"));
+        assert!(eq("\\frac{1}{2004!}", "\\frac{1}{2004!}"));
+    }
+
+    #[test]
+    fn structures() {
+        assert!(eq("(1, 2)", "(1,2)"));
+        assert!(!eq("(2, 1)", "(1,2)"));
+        assert!(eq("\\{2, 1\\}", "\\{1,2\\}"));
+        assert!(eq("7, 3, 5", "3, 5, 7"));
+        assert!(!eq("(3, 4)", "(3,4]"));
+        assert!(eq("x > 2", "(2, \\infty)"));
+        assert!(eq("2 < x \\le 5", "(2, 5]"));
+        assert!(eq("1+\\sqrt{19}, 1-\\sqrt{19}", "1 \\pm \\sqrt{19}"));
+        assert!(eq("(x+1)^2", "x^2+2x+1"));
+        assert!(!eq("(x+1)^2", "x^2+x+1"));
+        assert!(eq("2x - y + 3 = 0", "y = 2x + 3"));
+        assert!(!eq("3x-y+13=0", "3x+4y+14=0"));
+        assert!(eq("[-2, 7]", "x \\in [-2,7]"));
+        assert!(eq(
+            "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+            "\\begin{pmatrix}1\\\\2\\end{pmatrix}"
+        ));
+        assert!(eq("Evelyn", "\\text{Evelyn}"));
+        assert!(eq("B", "\\text{(B)}"));
+        assert!(!eq("C", "\\text{(B)}"));
+    }
+}
