@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postcouple import rewards
+from postcouple import _core, rewards
 from postcouple.reference import rewards as ref
 from postcouple.rewards import (
     extract_answer,
@@ -72,6 +72,23 @@ FRAGMENTS = [
     ";",
     "*",
     '"',
+    "$$",
+    "\\[",
+    "\\]",
+    "A:",
+    "\nA: ",
+    "**Final Answer:** ",
+    "Final Answer: The final answer is ",
+    " is ",
+    " apples",
+    " or ",
+    "and",
+    "\\quad",
+    "\\text{and}",
+    "\\boxed{1}",
+    "\\boxed{x = 2}",
+    "\u2212",
+    "\\$",
 ]
 texts = st.lists(
     st.one_of(st.sampled_from(FRAGMENTS), st.text(alphabet="ab9 .,-\n{}", max_size=4)),
@@ -79,16 +96,16 @@ texts = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=3000, deadline=None)
 @given(
     texts,
     st.sampled_from(["auto", "boxed", "gsm8k", "tag", "answer_is", "answer_colon", "last_number"]),
     st.booleans(),
+    st.booleans(),
 )
-def test_extract_matches_the_python_oracle(text, mode, fallback):
-    assert extract_answer(text, mode, last_number_fallback=fallback) == ref.extract(
-        text, mode, fallback
-    )
+def test_extract_matches_the_python_oracle(text, mode, number, math):
+    got = extract_answer(text, mode, last_number_fallback=number, last_math_fallback=math)
+    assert got == ref.extract(text, mode, number, math)
 
 
 @pytest.mark.parametrize(
@@ -485,7 +502,7 @@ def test_fuzz_never_raises(a, b):
 @settings(max_examples=500, deadline=None)
 @given(hostile)
 def test_a_parsed_answer_equals_itself(a):
-    if rewards._core.parse_ok(a):
+    if _core.parse_ok(a):
         assert math_equal(a, a)
 
 
