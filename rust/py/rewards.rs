@@ -126,9 +126,7 @@ fn math_reward<'py>(
     let c = texts(completions, "completions")?;
     let g = texts(golds, "golds")?;
     same_len(c.len(), g.len(), "golds", "completions")?;
-    let out = super::detach(py, || {
-        Ok(core::math_reward(&c, &g, mode, fb, &o, th))
-    })?;
+    let out = super::detach(py, || Ok(core::math_reward(&c, &g, mode, fb, &o, th)))?;
     Ok(out.into_pyarray(py))
 }
 

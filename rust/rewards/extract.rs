@@ -346,7 +346,10 @@ pub fn a_colon(s: &str) -> Option<&str> {
     let mut end = s.len();
     while let Some(p) = s[..end].rfind("A:") {
         let line_start = s[..p].rfind('\n').map_or(0, |k| k + 1);
-        if b[line_start..p].iter().all(|c| matches!(c, b' ' | b'*' | b'\t')) {
+        if b[line_start..p]
+            .iter()
+            .all(|c| matches!(c, b' ' | b'*' | b'\t'))
+        {
             return refine(s[p + 2..].split('\n').next().unwrap_or(""));
         }
         end = p;
@@ -370,21 +373,43 @@ fn anchored(s: &str) -> Option<&str> {
     .or_else(|| a_colon(s))
 }
 
+/// Most math segments joined into one answer by [`last_math`].
+const MAX_JOINED_MATH: usize = 8;
+
+/// A gap of only `or` / `and` between two math segments (`$x=2$ or $x=3$`).
+fn or_and(g: &str) -> bool {
+    let t = g.trim();
+    let t = t.strip_prefix(',').unwrap_or(t).trim_start();
+    let t = t
+        .strip_prefix("\\text{")
+        .and_then(|r| r.strip_suffix('}'))
+        .unwrap_or(t)
+        .trim();
+    t == "or" || t == "and"
+}
+
 /// The last math segment: `$..$`, `$$..$$`, `\(..\)` or `\[..\]` (an escaped
-/// `\$` is a dollar sign, not a delimiter).
-pub fn last_math(s: &str) -> Option<&str> {
+/// `\$` is a dollar sign, not a delimiter), with the segments right before it
+/// that only `or`/`and` separates (`$x=2$ or $x=3$` is `x=2, x=3`).
+pub fn last_math(s: &str) -> Option<Cow<'_, str>> {
     let b = s.as_bytes();
-    let mut open: Option<(usize, u8)> = None; // content start, closer kind
-    let mut last = None;
+    let mut open: Option<(usize, usize, u8)> = None; // segment start, content start, closer kind
+    let mut segs: Vec<(usize, usize, usize)> = Vec::new(); // start, content start, content end
     let mut i = 0;
+    let close = |segs: &mut Vec<(usize, usize, usize)>, seg: (usize, usize, usize)| {
+        if segs.len() == MAX_JOINED_MATH {
+            segs.remove(0);
+        }
+        segs.push(seg);
+    };
     while i < b.len() {
         match (b[i], b.get(i + 1)) {
             (b'\\', Some(&c)) => {
                 match (open, c) {
-                    (None, b'(') => open = Some((i + 2, b')')),
-                    (None, b'[') => open = Some((i + 2, b']')),
-                    (Some((st, k)), c) if c == k => {
-                        last = Some((st, i));
+                    (None, b'(') => open = Some((i, i + 2, b')')),
+                    (None, b'[') => open = Some((i, i + 2, b']')),
+                    (Some((st, cs, k)), c) if c == k => {
+                        close(&mut segs, (st, cs, i));
                         open = None;
                     }
                     _ => {}
@@ -396,9 +421,9 @@ pub fn last_math(s: &str) -> Option<&str> {
                 let two = next == Some(&b'$');
                 let kind = if two { b'D' } else { b'$' };
                 match open {
-                    None => open = Some((i + 1 + two as usize, kind)),
-                    Some((st, k)) if k == kind => {
-                        last = Some((st, i));
+                    None => open = Some((i, i + 1 + two as usize, kind)),
+                    Some((st, cs, k)) if k == kind => {
+                        close(&mut segs, (st, cs, i));
                         open = None;
                     }
                     _ => {}
@@ -410,8 +435,31 @@ pub fn last_math(s: &str) -> Option<&str> {
         }
         i += 1;
     }
-    let (st, e) = last?;
-    Some(s[st..e].trim()).filter(|x| !x.is_empty())
+    let &(mut start, cs, ce) = segs.last()?;
+    let last = s[cs..ce].trim();
+    if last.is_empty() {
+        return None;
+    }
+    let mut parts = vec![last];
+    for &(st, cs, ce) in segs.iter().rev().skip(1) {
+        // the gap runs from this segment's closing delimiter to the next start
+        let close_len = if s[ce..].starts_with("$$") || s[ce..].starts_with('\\') {
+            2
+        } else {
+            1
+        };
+        let c = s[cs..ce].trim();
+        if c.is_empty() || !or_and(&s[ce + close_len..start]) {
+            break;
+        }
+        parts.push(c);
+        start = st;
+    }
+    if parts.len() == 1 {
+        return Some(Cow::Borrowed(last));
+    }
+    parts.reverse();
+    Some(Cow::Owned(parts.join(", ")))
 }
 
 /// The last number: `-1,234.5`, `.5`, `3/4` (a plain fraction is kept whole).
@@ -492,9 +540,15 @@ pub fn extract(s: &str, mode: Mode, fb: Fallback) -> Option<Cow<'_, str>> {
             tag(s)
                 .or_else(|| gsm8k(s).and_then(refine))
                 .or_else(|| anchored(s))
-                .or_else(|| if fb.last_math { last_math(s) } else { None })
-                .or_else(|| if fb.last_number { last_number(s) } else { None })
                 .map(b)
+                .or_else(|| if fb.last_math { last_math(s) } else { None })
+                .or_else(|| {
+                    if fb.last_number {
+                        last_number(s).map(b)
+                    } else {
+                        None
+                    }
+                })
         }),
         Mode::Choice => {
             let a = extract(s, Mode::Auto, Fallback::default());
@@ -544,12 +598,21 @@ mod tests {
         assert_eq!(ex("7 apples", Mode::Auto, num).unwrap(), "7");
         assert_eq!(ex("so $x = 3$ then", Mode::Auto, none), None);
         assert_eq!(ex("so $x = 3$ then", Mode::Auto, math).unwrap(), "x = 3");
-        assert_eq!(ex("\\(\\dfrac{31}{15}\\)", Mode::Auto, math).unwrap(), "\\dfrac{31}{15}");
+        assert_eq!(ex("$x=2$ or $x=3$.", Mode::Auto, math).unwrap(), "x=2, x=3");
+        assert_eq!(ex("$a=1$, so $b=2$.", Mode::Auto, math).unwrap(), "b=2");
+        assert_eq!(ex("$$1$$ and \\(2\\)", Mode::Auto, math).unwrap(), "1, 2");
+        assert_eq!(
+            ex("\\(\\dfrac{31}{15}\\)", Mode::Auto, math).unwrap(),
+            "\\dfrac{31}{15}"
+        );
         assert_eq!(ex("\\[x = 3\\]", Mode::Auto, math).unwrap(), "x = 3");
         assert_eq!(ex("costs \\$5 or $$y$$", Mode::Auto, math).unwrap(), "y");
         assert_eq!(ex("$unclosed", Mode::Auto, math), None);
         for (text, want) in [
-            ("Final Answer: The final answer is $12$. I hope it is correct.", "12"),
+            (
+                "Final Answer: The final answer is $12$. I hope it is correct.",
+                "12",
+            ),
             ("Final Answer: The largest $n$ is 34.", "34"),
             ("Q: ?\nA: 18", "18"),
             ("**Final Answer:** 42", "42"),

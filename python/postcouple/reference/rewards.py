@@ -253,31 +253,50 @@ def _anchored(s: str) -> str | None:
     return fs[0](s) or fs[1](s) or a_colon(s)
 
 
+def _or_and(g: str) -> bool:
+    t = g.strip(WS)
+    t = t[1:].lstrip(WS) if t.startswith(",") else t
+    if t.startswith("\\text{") and t.endswith("}"):
+        t = t[6:-1]
+    return t.strip(WS) in ("or", "and")
+
+
 def last_math(s: str) -> str | None:
-    open_, last, i = None, None, 0
+    open_, segs, i = None, [], 0
     while i < len(s):
         c = s[i]
         if c == "\\" and i + 1 < len(s):
             n = s[i + 1]
             if open_ is None and n in "([":
-                open_ = (i + 2, ")" if n == "(" else "]")
-            elif open_ is not None and n == open_[1]:
-                last, open_ = (open_[0], i), None
+                open_ = (i, i + 2, ")" if n == "(" else "]")
+            elif open_ is not None and n == open_[2]:
+                segs, open_ = [*segs[-7:], (open_[0], open_[1], i)], None
             i += 2
             continue
         if c == "$":
             two = s.startswith("$$", i)
             kind = "D" if two else "$"
             if open_ is None:
-                open_ = (i + 1 + two, kind)
-            elif open_[1] == kind:
-                last, open_ = (open_[0], i), None
+                open_ = (i, i + 1 + two, kind)
+            elif open_[2] == kind:
+                segs, open_ = [*segs[-7:], (open_[0], open_[1], i)], None
             i += 1 + two
             continue
         i += 1
-    if last is None:
+    if not segs:
         return None
-    return s[last[0] : last[1]].strip(WS) or None
+    start, cs, ce = segs[-1]
+    parts = [s[cs:ce].strip(WS)]
+    if not parts[0]:
+        return None
+    for st, cs, ce in reversed(segs[:-1]):
+        close_len = 2 if s.startswith("$$", ce) or s.startswith("\\", ce) else 1
+        c = s[cs:ce].strip(WS)
+        if not c or not _or_and(s[ce + close_len : start]):
+            break
+        parts.append(c)
+        start = st
+    return ", ".join(reversed(parts))
 
 
 _NUM = re.compile(r"(?:-|\u2212)?\.?[0-9]+(?:[,./][0-9]+)*")

@@ -1,5 +1,6 @@
 //! Evaluation: exact rationals, then complex floating point at shared points.
 
+use super::big::{exact_big, rational_shape};
 use super::*;
 use std::sync::OnceLock;
 
@@ -301,6 +302,12 @@ pub(super) fn structural(a: &Expr, b: &Expr) -> bool {
 pub fn expr_eq(a: &Expr, b: &Expr, o: &Opts) -> bool {
     if let (Some(x), Some(y)) = (exact(a), exact(b)) {
         return x == y;
+    }
+    // past i128: arbitrary precision, when both sides can only be rational
+    if rational_shape(a) && rational_shape(b) {
+        if let (Some(x), Some(y)) = (exact_big(a), exact_big(b)) {
+            return x == y;
+        }
     }
     let mut names = Vec::new();
     collect_vars(a, &mut names);

@@ -1,6 +1,7 @@
 //! Intervals, unions and inequalities as sets of bounds.
 
 use super::*;
+use std::borrow::Cow;
 
 // ---------------------------------------------------------------------------
 // intervals
@@ -8,7 +9,7 @@ use super::*;
 #[derive(Debug)]
 pub(super) struct Bound<'a> {
     inf: i8, // -1, 0 (finite), +1
-    e: Option<&'a Expr>,
+    e: Option<Cow<'a, Expr>>,
     closed: bool,
 }
 
@@ -30,7 +31,7 @@ pub(super) fn bound(e: &Expr, closed: bool) -> Bound<'_> {
     let s = inf_sign(e);
     Bound {
         inf: s,
-        e: if s == 0 { Some(e) } else { None },
+        e: if s == 0 { Some(Cow::Borrowed(e)) } else { None },
         closed: closed && s == 0,
     }
 }
@@ -54,7 +55,10 @@ pub(super) fn to_intervals(a: &Ans) -> Option<Vec<Interval<'_>>> {
             Some(out)
         }
         Ans::Rel { sides, ops } => {
-            let is_var = |e: &Expr| matches!(e, Expr::Var(_));
+            let is_var = |e: &Expr| is_label(e);
+            if let Some(v) = abs_intervals(sides, ops) {
+                return Some(v);
+            }
             match (sides.as_slice(), ops.as_slice()) {
                 ([x, c], [op]) if is_var(x) => Some(vec![half_line(c, *op)?]),
                 ([c, x], [op]) if is_var(x) => Some(vec![half_line(c, op.flip())?]),
@@ -70,6 +74,69 @@ pub(super) fn to_intervals(a: &Ans) -> Option<Vec<Interval<'_>>> {
                         hi: bound(hi, *a == Rel::Ge),
                     }])
                 }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn neg_bound(e: &Expr, closed: bool) -> Bound<'static> {
+    Bound {
+        inf: 0,
+        e: Some(Cow::Owned(Expr::Neg(Box::new(e.clone())))),
+        closed,
+    }
+}
+
+/// `lo < |x| < hi` with a rational `lo > 0` is `(-hi, -lo) ∪ (lo, hi)` (and
+/// `[-hi, hi]` for `0 <= |x|`); `|x| < c` is `(-c, c)`; `|x| > c` is
+/// `(-inf, -c) ∪ (c, inf)`. Finite rational bounds only.
+fn abs_intervals<'a>(sides: &'a [Expr], ops: &[Rel]) -> Option<Vec<Interval<'a>>> {
+    let is_abs = |e: &Expr| matches!(e, Expr::Func(Func::Abs, a) if is_label(a));
+    let pos = |e: &Expr| exact(e).filter(|q| q.n >= 0);
+    match (sides, ops) {
+        ([lo, x, hi], [a, b]) if is_abs(x) && a.lower() && b.lower() => {
+            let l = pos(lo)?;
+            pos(hi)?;
+            let (ca, cb) = (*a == Rel::Le, *b == Rel::Le);
+            if l.n == 0 {
+                return ca.then(|| {
+                    vec![Interval {
+                        lo: neg_bound(hi, cb),
+                        hi: bound(hi, cb),
+                    }]
+                });
+            }
+            Some(vec![
+                Interval {
+                    lo: neg_bound(hi, cb),
+                    hi: neg_bound(lo, ca),
+                },
+                Interval {
+                    lo: bound(lo, ca),
+                    hi: bound(hi, cb),
+                },
+            ])
+        }
+        ([x, c], [op]) if is_abs(x) => {
+            pos(c)?;
+            let closed = matches!(op, Rel::Le | Rel::Ge);
+            match op {
+                Rel::Lt | Rel::Le => Some(vec![Interval {
+                    lo: neg_bound(c, closed),
+                    hi: bound(c, closed),
+                }]),
+                Rel::Gt | Rel::Ge => Some(vec![
+                    Interval {
+                        lo: NEG_INF,
+                        hi: neg_bound(c, closed),
+                    },
+                    Interval {
+                        lo: bound(c, closed),
+                        hi: POS_INF,
+                    },
+                ]),
                 _ => None,
             }
         }
@@ -109,7 +176,7 @@ pub(super) fn bound_eq(a: &Bound, b: &Bound, o: &Opts) -> bool {
         return a.inf == b.inf;
     }
     a.closed == b.closed
-        && match (a.e, b.e) {
+        && match (&a.e, &b.e) {
             (Some(x), Some(y)) => expr_eq(x, y, o),
             _ => false,
         }

@@ -15,9 +15,10 @@
 //! structurally (same normalised AST), which is how `1/2004!` ≠ `1/2006!`
 //! (math-verify says equal).
 
-use super::latex::{text_key, Ans, Expr, Func, Parsed, Rel};
+use super::latex::{is_label, text_key, Ans, Expr, Func, Parsed, Rel};
 use super::num::{C, Q};
 
+pub mod big;
 mod eval;
 mod interval;
 
@@ -93,14 +94,27 @@ fn ans_text(a: &Ans) -> Option<String> {
     }
 }
 
-/// `x = <rhs>` with a lone variable on the left: the value.
+/// `x = <rhs>` with a label on the left (`x`, `a_3`, `AB`, `f(x)`, `V_1:V_2`): the value.
 fn binding(a: &Ans) -> Option<&Expr> {
     match a {
-        Ans::Rel { sides, ops } if ops == &[Rel::Eq] && matches!(sides[0], Expr::Var(_)) => {
-            Some(&sides[1])
+        Ans::Rel { sides, ops } if ops == &[Rel::Eq] && is_label(&sides[0]) => Some(&sides[1]),
+        _ => None,
+    }
+}
+
+/// A multiple-choice letter written as a bare capital (`B`).
+fn choice_var(a: &Ans) -> Option<String> {
+    match a {
+        Ans::Expr(Expr::Var(v)) if v.len() == 1 && v.as_bytes()[0].is_ascii_uppercase() => {
+            Some(v.to_ascii_lowercase())
         }
         _ => None,
     }
+}
+
+/// Every item is a labelled value (`x = 2`): the labels carry the order.
+fn all_bindings(items: &[Ans]) -> bool {
+    !items.is_empty() && items.iter().all(|a| binding(a).is_some())
 }
 
 pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
@@ -114,16 +128,17 @@ pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
             _ => {}
         }
     }
-    // intervals, unions and inequalities, in any of their forms
-    if matches!(g, Ans::Rel { .. } | Ans::Seq { .. } | Ans::Union(_))
-        && matches!(p, Ans::Rel { .. } | Ans::Union(_))
-    {
+    // intervals, unions and inequalities, in any of their forms, either way round
+    let interval_like = |a: &Ans| matches!(a, Ans::Rel { .. } | Ans::Seq { .. } | Ans::Union(_));
+    let set_like = |a: &Ans| matches!(a, Ans::Rel { .. } | Ans::Union(_));
+    if interval_like(g) && interval_like(p) && (set_like(g) || set_like(p)) {
         if let (Some(pi), Some(gi)) = (to_intervals(p), to_intervals(g)) {
             return intervals_eq(&pi, &gi, o);
         }
     }
     match (g, p) {
         (Ans::Text(gt), _) => ans_text(p).is_some_and(|t| &t == gt),
+        (Ans::Expr(_), Ans::Text(pt)) => choice_var(g).is_some_and(|c| &c == pt),
         (Ans::Expr(ge), Ans::Expr(pe)) => expr_eq(pe, ge, o),
         (Ans::Expr(_), Ans::Set { items, .. }) if items.len() == 1 => ans_eq(&items[0], g, o),
         (
@@ -169,7 +184,12 @@ pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
         }
         (Ans::Set { items: gi, .. }, Ans::Set { items: pi, .. }) => unordered_eq(pi, gi, o),
         (Ans::Set { items: gi, .. }, Ans::Seq { items: pi, .. }) if !o.strict => {
-            unordered_eq(pi, gi, o)
+            // `x = 2, y = 3` against `(2, 3)`: in the order of the labels
+            if all_bindings(gi) {
+                ordered_eq(pi, gi, o)
+            } else {
+                unordered_eq(pi, gi, o)
+            }
         }
         (Ans::Set { items: gi, .. }, _) if gi.len() == 1 => ans_eq(p, &gi[0], o),
         (Ans::Union(gi), Ans::Union(pi)) => unordered_eq(pi, gi, o),
@@ -186,6 +206,76 @@ pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
     }
 }
 
+/// When a decimal answer counts as a rounding of an exact rational: it has at
+/// least this many significant digits, or at least 6 decimal places and 3
+/// significant digits, and the rational rounds to it at its last place
+/// (`|v - d| <= 10^-places / 2`). So `0.0833333333333333` and `0.083333` equal
+/// `\frac{1}{12}`; `0.08333`, `0.0834` and `0.33` (for `\frac13`) do not.
+/// Where both sides are exact and neither is such a decimal, the comparison
+/// stays exact (`0.5` = `\frac12`, `0.33` ≠ `\frac13`). Irrational values keep
+/// `rel_tol` (`3.14159` ≠ `\pi`). math-verify rounds both sides to 6 decimal
+/// places instead, which also makes `0.000003` equal `\frac{1}{300000}`.
+pub const DECIMAL_SIG_DIGITS: usize = 6;
+
+/// A plain decimal literal `-12.345`: its exact value and number of decimal places.
+fn decimal_literal(canon: &str) -> Option<(Q, u32)> {
+    let t = canon.strip_prefix('-').unwrap_or(canon);
+    let (int, frac) = t.split_once('.')?;
+    if frac.is_empty()
+        || frac.len() > 30
+        || !int.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    let sig = digits.trim_start_matches('0');
+    // six significant digits, or six decimal places with at least three
+    // significant ones (math-verify's 6-place rounding, without its `0.000003`
+    // = `\frac{1}{300000}`)
+    let enough = sig.len() >= DECIMAL_SIG_DIGITS || (frac.len() >= 6 && sig.len() >= 3);
+    if !enough || sig.len() > 36 {
+        return None;
+    }
+    let n: i128 = sig.parse().ok()?;
+    let n = if canon.starts_with('-') { -n } else { n };
+    Some((
+        Q::new(n, 10i128.checked_pow(frac.len() as u32)?)?,
+        frac.len() as u32,
+    ))
+}
+
+/// Whether the exact `v` rounds to the decimal `d` with `places` places:
+/// `|v - d| <= 10^-places / 2`.
+fn rounds_to(v: Q, d: Q, places: u32) -> bool {
+    let half = match 10i128.checked_pow(places).and_then(|p| p.checked_mul(2)) {
+        Some(h) => Q::new(1, h),
+        None => None,
+    };
+    let (Some(half), Some(diff)) = (half, v.sub(d)) else {
+        return false;
+    };
+    let diff = Q {
+        n: diff.n.saturating_abs(),
+        d: diff.d,
+    };
+    matches!(
+        diff.cmp_q(half),
+        Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+    )
+}
+
+/// `pred`/`gold` as a decimal rounding an exact rational, either way round.
+fn decimal_rounds(p: &Parsed, g: &Parsed) -> bool {
+    let (Ans::Expr(pe), Ans::Expr(ge)) = (&p.ans, &g.ans) else {
+        return false;
+    };
+    let one_way = |lit: &Parsed, other: &Expr| match (decimal_literal(&lit.canon), exact(other)) {
+        (Some((d, places)), Some(v)) => rounds_to(v, d, places),
+        _ => false,
+    };
+    one_way(p, ge) || one_way(g, pe)
+}
+
 fn scaled(e: &Expr, by: i128) -> Expr {
     Expr::Div(Box::new(e.clone()), Box::new(Expr::Num(Q::int(by))))
 }
@@ -199,6 +289,9 @@ pub fn equal(p: &Parsed, g: &Parsed, o: &Opts) -> bool {
         return true;
     }
     if ans_eq(&p.ans, &g.ans, o) {
+        return true;
+    }
+    if !o.strict && decimal_rounds(p, g) {
         return true;
     }
     if let (Ans::Text(gt), false) = (&g.ans, o.strict) {

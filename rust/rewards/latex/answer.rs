@@ -9,7 +9,7 @@ use super::*;
 
 /// Split at top-level (depth 0) occurrences of any of `seps`; returns pieces and
 /// the separator index found before each piece after the first.
-pub(super) fn split_top<'a>(s: &'a str, seps: &[&str]) -> (Vec<&'a str>, Vec<usize>) {
+pub(crate) fn split_top<'a>(s: &'a str, seps: &[&str]) -> (Vec<&'a str>, Vec<usize>) {
     let b = s.as_bytes();
     let mut depth: i64 = 0;
     let mut pieces = Vec::new();
@@ -125,6 +125,13 @@ pub(super) fn parse_ans(s: &str, depth: usize, budget: &mut Budget) -> Option<An
     if looks_like_words(s) {
         return Some(Ans::Text(text_key(s)));
     }
+    // `\left[\begin{array}..\end{array}\right]`: the brackets around a matrix
+    if matches!(s.as_bytes()[0], b'(' | b'[') && outer_pair(s) {
+        let inner = s[1..s.len() - 1].trim();
+        if inner.starts_with("\\begin") {
+            return parse_ans(inner, depth + 1, budget);
+        }
+    }
     // matrices
     // (static strings: a `format!` per environment showed up at 10% in perf)
     const ENVS: [(&str, &str, &str); 6] = [
@@ -187,6 +194,20 @@ pub(super) fn parse_ans(s: &str, depth: usize, budget: &mut Budget) -> Option<An
     // relations
     let rels = ["\\le", "\\ge", "\\ne", "\\in", "=", "<", ">"];
     let (parts, which) = split_top(s, &rels);
+    // a list of relations (`a_3 = 2, a_{37} = 19`, `x=2, x=3`): a bare list
+    if which.len() > 1 {
+        let (items, _) = split_top(s, &[",", ";"]);
+        let with_rel = items
+            .iter()
+            .filter(|it| split_top(it, &rels).0.len() > 1)
+            .count();
+        if items.len() > 1 && with_rel > 1 {
+            return Some(Ans::Set {
+                items: set_items(&items, depth, budget)?,
+                braces: false,
+            });
+        }
+    }
     if parts.len() > 1 {
         if parts.len() > 8 {
             return None;
@@ -199,9 +220,10 @@ pub(super) fn parse_ans(s: &str, depth: usize, budget: &mut Budget) -> Option<An
             return None;
         }
         if which.len() == 1 && rels[which[0]] == "=" {
-            // `x = 1, 2` / `x = (1, 2)`: a variable bound to a list is the list
-            let lhs = parse_expr_str(parts[0], depth + 1, budget)?;
-            if let Expr::Var(_) = lhs {
+            // `x = 1, 2` / `x = (1, 2)` / `(p, q) = (3, 2)`: a name (or a tuple
+            // of names) bound to a list is the list
+            let lhs = parse_ans(parts[0], depth + 1, budget)?;
+            if is_label_ans(&lhs) {
                 let rhs = parse_ans(parts[1], depth + 1, budget)?;
                 if !matches!(rhs, Ans::Expr(_)) {
                     return Some(rhs);
@@ -346,4 +368,28 @@ pub fn expand_pm(e: &Expr) -> Option<Vec<Expr>> {
             })
             .collect(),
     )
+}
+
+/// A name that labels an answer: `x`, `a_3`, `AB`, `f(x)`, `V_1:V_2`
+/// (variables, products and quotients of variables).
+pub fn is_label(e: &Expr) -> bool {
+    match e {
+        Expr::Var(_) => true,
+        Expr::Mul(v) => {
+            v.iter().any(|x| matches!(x, Expr::Var(_)))
+                && v.iter()
+                    .all(|x| matches!(x, Expr::Var(_) | Expr::E | Expr::I) || is_label(x))
+        }
+        Expr::Div(a, b) => is_label(a) && is_label(b),
+        _ => false,
+    }
+}
+
+/// A label, or a tuple of labels `(p, q)`.
+fn is_label_ans(a: &Ans) -> bool {
+    match a {
+        Ans::Expr(e) => is_label(e),
+        Ans::Seq { items, .. } => items.iter().all(is_label_ans),
+        _ => false,
+    }
 }

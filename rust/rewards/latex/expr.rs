@@ -3,6 +3,18 @@
 use super::*;
 
 pub(super) fn parse_expr_str(s: &str, depth: usize, budget: &mut Budget) -> Option<Expr> {
+    // a ratio `7:32` / `V_1:V_2` is the quotient; three parts do not parse
+    if s.contains(':') {
+        let (parts, _) = super::answer::split_top(s, &[":"]);
+        if parts.len() == 2 {
+            let a = parse_expr_str(parts[0], depth + 1, budget)?;
+            let b = parse_expr_str(parts[1], depth + 1, budget)?;
+            return Some(Expr::Div(Box::new(a), Box::new(b)));
+        }
+        if parts.len() > 2 {
+            return None;
+        }
+    }
     let chars: Vec<char> = s.chars().collect();
     let mut p = P {
         s: &chars,
@@ -236,7 +248,24 @@ impl P<'_, '_> {
                 self.i = save;
             }
         }
+        // a mixed number `7 1/2` (space, then a proper numeric fraction)
+        if first_is_int_literal && factors.len() == 1 {
+            if let Some(f) = self.slash_fraction() {
+                let whole = factors.pop()?;
+                factors.push(Expr::Add(vec![whole, f]));
+            }
+        }
         loop {
+            // two number literals in a row (`2 3`) are not a product: no parse
+            if self.peek().is_some_and(|c| c.is_ascii_digit())
+                && self.s[..self.i]
+                    .iter()
+                    .rev()
+                    .find(|c| !c.is_whitespace())
+                    .is_some_and(|c| c.is_ascii_digit())
+            {
+                return None;
+            }
             if self.eat('*') || self.eat_cmd("cdot") || self.eat_cmd("times") {
                 factors.push(self.unary()?);
             } else if self.eat('/') || self.eat_cmd("div") {
@@ -419,6 +448,76 @@ impl P<'_, '_> {
         }
     }
 
+    /// After a whole number: ` a/b` with whitespace before, `0 <= a < b`, and
+    /// nothing that continues the term after it; consumed only then.
+    fn slash_fraction(&mut self) -> Option<Expr> {
+        let save = self.i;
+        // (the parser may already have skipped the space after the whole number)
+        let spaced = self.s[..self.i].last().is_some_and(|c| c.is_whitespace())
+            || self.s.get(self.i).is_some_and(|c| c.is_whitespace());
+        let r = (|| {
+            if !spaced || !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            let a = self.number()?;
+            if !self.eat('/') || !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            let b = self.number()?;
+            match (&a, &b) {
+                (Expr::Num(x), Expr::Num(y))
+                    if x.is_int()
+                        && y.is_int()
+                        && x.n >= 0
+                        && x.n < y.n
+                        && !self.starts_factor() =>
+                {
+                    Some(Expr::Div(Box::new(a), Box::new(b)))
+                }
+                _ => None,
+            }
+        })();
+        if r.is_none() {
+            self.i = save;
+        }
+        r
+    }
+
+    /// Whether the chars at `j` spell `pat`.
+    fn at(&self, j: usize, pat: &str) -> bool {
+        let mut k = j;
+        for c in pat.chars() {
+            if self.s.get(k) != Some(&c) {
+                return false;
+            }
+            k += 1;
+        }
+        true
+    }
+
+    /// A repeating block `\overline{3}` / `\overline 3` at `self.i`: its digits.
+    fn overline(&mut self) -> Option<String> {
+        if !self.at(self.i, "\\overline") {
+            return None;
+        }
+        let save = self.i;
+        self.i += 9;
+        let mut rep = String::new();
+        let braced = self.eat('{');
+        while let Some(&c) = self.s.get(self.i) {
+            if !c.is_ascii_digit() || (!braced && !rep.is_empty()) {
+                break;
+            }
+            rep.push(c);
+            self.i += 1;
+        }
+        if rep.is_empty() || rep.len() > 18 || (braced && !self.eat('}')) {
+            self.i = save;
+            return None;
+        }
+        Some(rep)
+    }
+
     fn number(&mut self) -> Option<Expr> {
         self.ws();
         let s = self.s;
@@ -429,19 +528,38 @@ impl P<'_, '_> {
             self.i += 1;
         }
         let mut frac = String::new();
+        let mut rep = None;
         if self.i < s.len()
             && s[self.i] == '.'
-            && s.get(self.i + 1).is_some_and(|c| c.is_ascii_digit())
+            && (s.get(self.i + 1).is_some_and(|c| c.is_ascii_digit())
+                || self.at(self.i + 1, "\\overline"))
         {
             self.i += 1;
             while self.i < s.len() && s[self.i].is_ascii_digit() {
                 frac.push(s[self.i]);
                 self.i += 1;
             }
+            // a repeating decimal `0.1\overline{6}` is exact: 1/6
+            rep = self.overline();
+            if rep.is_none() && frac.is_empty() {
+                self.i = start;
+                return None;
+            }
         }
-        if int.is_empty() && frac.is_empty() {
+        if int.is_empty() && frac.is_empty() && rep.is_none() {
             self.i = start;
             return None;
+        }
+        if let Some(rep) = rep {
+            let lit = format!("{int}{frac}");
+            let lit = lit.trim_start_matches('0');
+            if lit.len() > 18 || frac.len() > 18 {
+                return None;
+            }
+            let head = Q::new(lit.parse().unwrap_or(0), 10i128.pow(frac.len() as u32))?;
+            let r: i128 = rep.parse().ok()?;
+            let den = 10i128.pow(frac.len() as u32) * (10i128.pow(rep.len() as u32) - 1);
+            return self.node(Expr::Num(head.add(Q::new(r, den)?)?));
         }
         // scientific notation `1.5e3`, `2E-4`
         let mut exp: i128 = 0;

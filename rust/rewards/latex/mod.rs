@@ -16,8 +16,8 @@ mod answer;
 mod expr;
 mod normalize;
 
-pub use answer::expand_pm;
 use answer::parse_ans;
+pub use answer::{expand_pm, is_label};
 pub use normalize::{brace_group, normalize, text_key};
 
 /// Longest extracted answer that is parsed (bytes). Real answers are tens of bytes.

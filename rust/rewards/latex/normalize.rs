@@ -115,7 +115,17 @@ pub(super) fn strip_text_groups(s: &str) -> String {
                     if let Some((inner, end)) = brace_group(s, j) {
                         let has_digit = inner.bytes().any(|c| c.is_ascii_digit());
                         let single = inner.trim().chars().count() == 1;
-                        if has_digit || single || *cmd == "\\mathbf" || *cmd == "\\operatorname" {
+                        let word = inner.trim();
+                        if word == "or" || word == "and" || word == "," {
+                            // a list word: `3 \text{ or } -3` is the list `3, -3`
+                            // (dropping it would leave `3 -3`, which is 0)
+                            out.push_str(", ");
+                            i = end;
+                        } else if has_digit
+                            || single
+                            || *cmd == "\\mathbf"
+                            || *cmd == "\\operatorname"
+                        {
                             out.push('{');
                             out.push_str(inner);
                             out.push('}');
@@ -170,6 +180,65 @@ pub(super) fn strip_unit_words(s: &str) -> &str {
     }
 }
 
+/// `28 pct`, `28 percent`, `28 percentage points`: the number, as a percentage.
+fn strip_percent_word(t: &str) -> Option<&str> {
+    for w in [
+        " percentage points",
+        " percentage point",
+        " percentage",
+        " percent",
+        " pct",
+    ] {
+        if let Some(head) = t.strip_suffix(w) {
+            let head = head.trim_end();
+            if head.bytes().last().is_some_and(|c| c.is_ascii_digit()) {
+                return Some(head);
+            }
+        }
+    }
+    None
+}
+
+/// `{n \choose k}` → `\binom{n}{k}` (the innermost group around each `\choose`,
+/// or the whole answer when there is none).
+fn choose_to_binom(s: &mut String) {
+    for _ in 0..MAX_PM {
+        let Some(p) = s.find("\\choose") else {
+            return;
+        };
+        let b = s.as_bytes();
+        // the unmatched `{` before p
+        let mut depth = 0i32;
+        let mut open = None;
+        for i in (0..p).rev() {
+            match b[i] {
+                b'}' => depth += 1,
+                b'{' if depth == 0 => {
+                    open = Some(i);
+                    break;
+                }
+                b'{' => depth -= 1,
+                _ => {}
+            }
+        }
+        let (start, end) = match open {
+            Some(o) => match brace_group(s, o) {
+                Some((_, e)) => (o, e),
+                None => return,
+            },
+            None => (0, s.len()),
+        };
+        let inner_start = if open.is_some() { start + 1 } else { start };
+        let inner_end = if open.is_some() { end - 1 } else { end };
+        if p < inner_start || p + 7 > inner_end {
+            return;
+        }
+        let n = s[inner_start..p].trim().to_string();
+        let k = s[p + 7..inner_end].trim().to_string();
+        s.replace_range(start..end, &format!("\\binom{{{n}}}{{{k}}}"));
+    }
+}
+
 /// Collapse thousands separators (`12,345,678.5`): a run of 1–3 digits then
 /// groups of exactly 3 digits, each comma directly followed by the digits.
 pub(super) fn collapse_thousands(s: &str) -> String {
@@ -186,18 +255,22 @@ pub(super) fn collapse_thousands(s: &str) -> String {
             let lead = j - i;
             let mut k = j;
             let mut groups = 0;
+            // `,` or a single space (`36 320 014`), the same in the whole run; a
+            // space group must not start a fraction (`7 100/3`)
+            let sep = b.get(j).copied().filter(|c| *c == b',' || *c == b' ');
             while lead <= 3
                 && k + 4 <= b.len()
-                && b[k] == b','
+                && Some(b[k]) == sep
                 && b[k + 1..k + 4].iter().all(|c| c.is_ascii_digit())
                 && !b.get(k + 4).is_some_and(|c| c.is_ascii_digit())
+                && !(sep == Some(b' ') && matches!(b.get(k + 4), Some(b'/' | b'.')))
             {
                 k += 4;
                 groups += 1;
             }
             if groups > 0 {
                 for &c in &b[i..k] {
-                    if c != b',' {
+                    if c.is_ascii_digit() {
                         out.push(c as char);
                     }
                 }
@@ -269,6 +342,11 @@ pub fn normalize(raw: &str) -> Option<(String, bool)> {
             ("≠", "\\ne "),
             ("√", "\\sqrt "),
             ("±", "\\pm "),
+            ("∓", "\\mp "),
+            ("∅", "\\{\\}"),
+            ("ℝ", "(-\\infty,\\infty)"),
+            ("∪", "\\cup "),
+            ("∈", "\\in "),
             ("°", ""),
         ] {
             replace_all(&mut s, from, to);
@@ -317,9 +395,22 @@ pub fn normalize(raw: &str) -> Option<(String, bool)> {
         ("<=", "\\le "),
         (">=", "\\ge "),
         ("**", "^"),
+        ("\\emptyset", "\\{\\}"),
+        ("\\varnothing", "\\{\\}"),
+        ("\\mathbb{R}", "(-\\infty,\\infty)"),
+        ("\\mathbb R", "(-\\infty,\\infty)"),
     ] {
         if wanted(from) {
             replace_all(&mut s, from, to);
+        }
+    }
+    if wanted("\\choose") {
+        choose_to_binom(&mut s);
+    }
+    // `\quad` between answers separates them (`2 \quad 3` is not `23`)
+    for q in ["\\qquad", "\\quad"] {
+        if wanted(q) {
+            replace_all(&mut s, q, ", ");
         }
     }
     // `10,\\! 080`: a thin space after a thousands comma
@@ -343,8 +434,6 @@ pub fn normalize(raw: &str) -> Option<(String, bool)> {
         "\\,",
         "\\;",
         "\\:",
-        "\\qquad",
-        "\\quad",
         "\\boldsymbol",
         "\\mathbf",
     ] {
@@ -356,11 +445,25 @@ pub fn normalize(raw: &str) -> Option<(String, bool)> {
     replace_all(&mut s, "~", " ");
     // `\left.` / `\right.` leave a lone dot next to a bracket: harmless, but a
     // trailing sentence period is not part of the answer.
-    let percent = s.contains('%');
+    let mut percent = s.contains('%');
     if percent {
         s = s.replace('%', "");
     }
-    let mut t = s.trim().trim_end_matches(['.', ' ']).trim().to_string();
+    // `3 or -3`, `x = 2 and x = 3`: list words between numbers are commas
+    if s.bytes().any(|c| c.is_ascii_digit()) {
+        replace_all(&mut s, " or ", ", ");
+        replace_all(&mut s, " and ", ", ");
+    }
+    let mut t = s
+        .trim()
+        .trim_matches([',', ';', ' '])
+        .trim_end_matches(['.', ' '])
+        .trim()
+        .to_string();
+    if let Some(head) = strip_percent_word(&t) {
+        t = head.to_string();
+        percent = true;
+    }
     // unwrap `\boxed{..}` / whole `\text{..}` is done by the parser; units here
     if !t.is_empty() {
         let stripped = strip_text_groups(&t);
@@ -371,6 +474,7 @@ pub fn normalize(raw: &str) -> Option<(String, bool)> {
         if !(t.starts_with('(') || t.starts_with('[') || t.starts_with("\\{")) {
             t = collapse_thousands(&t);
         }
+        t = t.trim().trim_matches([',', ';']).trim().to_string();
     }
     let t = t.trim().to_string();
     if t.is_empty() {
