@@ -231,7 +231,19 @@ fn leading_math(t: &str) -> Option<&str> {
         return None;
     };
     let rest = &t[open.len()..];
+    if close == "$" {
+        // an escaped `\$` inside is a dollar sign: `$\$96$`
+        let b = rest.as_bytes();
+        return (0..b.len())
+            .find(|&i| b[i] == b'$' && (i == 0 || b[i - 1] != b'\\'))
+            .map(|e| &rest[..e]);
+    }
     rest.find(close).map(|e| &rest[..e])
+}
+
+/// Trim a math segment: spaces and a sentence's `.`/`,`/`;` (not a factorial's `!`).
+fn clean_math(x: &str) -> &str {
+    x.trim().trim_end_matches(['.', ',', ';']).trim()
 }
 
 /// Byte offset of the last ` is ` outside `$..$` (`The largest $n$ is 34`).
@@ -298,7 +310,7 @@ fn refine(x: &str) -> Option<&str> {
     let mut t = x.trim_start_matches(|c: char| c == ':' || c == '*' || c.is_whitespace());
     for _ in 0..2 {
         if let Some(m) = leading_math(t) {
-            return Some(clean_inline(m)).filter(|x| !x.is_empty());
+            return Some(clean_math(m)).filter(|x| !x.is_empty());
         }
         match last_is(t) {
             Some(p) => t = t[p..].trim_start(),
@@ -462,6 +474,21 @@ pub fn last_math(s: &str) -> Option<Cow<'_, str>> {
     Some(Cow::Owned(parts.join(", ")))
 }
 
+/// The last line when it is only a choice letter: `(B)`, `\\textbf{(B)}`, `**B**`.
+pub fn choice_line(s: &str) -> Option<&str> {
+    let line = s.trim_end().rsplit('\n').next()?.trim();
+    let mut t = line.trim_matches(|c| c == '*' || c == '$').trim();
+    for w in ["\\textbf{", "\\text{", "\\mathrm{", "\\mathbf{"] {
+        if let Some(r) = t.strip_prefix(w).and_then(|r| r.strip_suffix('}')) {
+            t = r.trim();
+        }
+    }
+    let inner = t.strip_prefix('(').and_then(|r| r.strip_suffix(')'))?;
+    let mut it = inner.chars();
+    let c = it.next()?;
+    (it.next().is_none() && c.is_ascii_uppercase()).then_some(t)
+}
+
 /// The last number: `-1,234.5`, `.5`, `3/4` (a plain fraction is kept whole).
 pub fn last_number(s: &str) -> Option<&str> {
     let b = s.as_bytes();
@@ -541,7 +568,13 @@ pub fn extract(s: &str, mode: Mode, fb: Fallback) -> Option<Cow<'_, str>> {
                 .or_else(|| gsm8k(s).and_then(refine))
                 .or_else(|| anchored(s))
                 .map(b)
-                .or_else(|| if fb.last_math { last_math(s) } else { None })
+                .or_else(|| {
+                    if fb.last_math {
+                        last_math(s).or_else(|| choice_line(s).map(b))
+                    } else {
+                        None
+                    }
+                })
                 .or_else(|| {
                     if fb.last_number {
                         last_number(s).map(b)
@@ -601,6 +634,16 @@ mod tests {
         assert_eq!(ex("$x=2$ or $x=3$.", Mode::Auto, math).unwrap(), "x=2, x=3");
         assert_eq!(ex("$a=1$, so $b=2$.", Mode::Auto, math).unwrap(), "b=2");
         assert_eq!(ex("$$1$$ and \\(2\\)", Mode::Auto, math).unwrap(), "1, 2");
+        assert_eq!(
+            ex("Option (C) fails.\n\\textbf{(B)}\n", Mode::Auto, math).unwrap(),
+            "(B)"
+        );
+        assert_eq!(ex("Option (C) fails.\n(B) is 5", Mode::Auto, math), None);
+        assert_eq!(ex("The answer is $27!$.", Mode::Auto, none).unwrap(), "27!");
+        assert_eq!(
+            ex("The answer is $\\$96$.", Mode::Auto, none).unwrap(),
+            "\\$96"
+        );
         assert_eq!(
             ex("\\(\\dfrac{31}{15}\\)", Mode::Auto, math).unwrap(),
             "\\dfrac{31}{15}"

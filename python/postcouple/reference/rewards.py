@@ -149,9 +149,17 @@ def _rfind_ci(s: str, needle: str) -> int:
 def _leading_math(t: str) -> str | None:
     for o, c in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if t.startswith(o):
-            e = t.find(c, len(o))
-            return t[len(o) : e] if e >= 0 else None
+            rest = t[len(o) :]
+            if c == "$":
+                m = re.search(r"(?<!\\)\$", rest)
+                return rest[: m.start()] if m else None
+            e = rest.find(c)
+            return rest[:e] if e >= 0 else None
     return None
+
+
+def _clean_math(x: str) -> str:
+    return x.strip(WS).rstrip(".,;").strip(WS)
 
 
 def _last_is(t: str) -> int | None:
@@ -202,7 +210,7 @@ def _refine(x: str) -> str | None:
     for _ in range(2):
         m = _leading_math(t)
         if m is not None:
-            return _clean(m) or None
+            return _clean_math(m) or None
         p = _last_is(t)
         if p is None:
             break
@@ -299,6 +307,16 @@ def last_math(s: str) -> str | None:
     return ", ".join(reversed(parts))
 
 
+def choice_line(s: str) -> str | None:
+    line = s.rstrip(WS).split("\n")[-1].strip(WS)
+    t = line.strip("*$").strip(WS)
+    for w in ("\\textbf{", "\\text{", "\\mathrm{", "\\mathbf{"):
+        if t.startswith(w) and t.endswith("}"):
+            t = t[len(w) : -1].strip(WS)
+    ok = len(t) == 3 and t[0] == "(" and t[2] == ")" and "A" <= t[1] <= "Z"
+    return t if ok else None
+
+
 _NUM = re.compile(r"(?:-|\u2212)?\.?[0-9]+(?:[,./][0-9]+)*")
 
 
@@ -316,7 +334,7 @@ def extract(
             x = _refine(g)
         x = x or _anchored(s)
         if x is None and last_math_fallback:
-            x = last_math(s)
+            x = last_math(s) or choice_line(s)
         if x is None and last_number_fallback:
             x = last_number(s)
         return x

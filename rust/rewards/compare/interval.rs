@@ -54,10 +54,38 @@ pub(super) fn to_intervals(a: &Ans) -> Option<Vec<Interval<'_>>> {
             }
             Some(out)
         }
+        // `x < -1 or x > 11` (a list of inequalities): their union, when the
+        // pieces are disjoint (read as "and" the list would be empty)
+        Ans::Set {
+            items,
+            braces: false,
+        } if items.len() > 1 && items.iter().all(|a| matches!(a, Ans::Rel { .. })) => {
+            let mut out = Vec::new();
+            for it in items {
+                out.extend(to_intervals(it)?);
+            }
+            disjoint(&out).then_some(out)
+        }
         Ans::Rel { sides, ops } => {
             let is_var = |e: &Expr| is_label(e);
             if let Some(v) = abs_intervals(sides, ops) {
                 return Some(v);
+            }
+            // `x \ne c`: everything but one point
+            match (sides.as_slice(), ops.as_slice()) {
+                ([x, c], [Rel::Ne]) | ([c, x], [Rel::Ne]) if is_var(x) && inf_sign(c) == 0 => {
+                    return Some(vec![
+                        Interval {
+                            lo: NEG_INF,
+                            hi: bound(c, false),
+                        },
+                        Interval {
+                            lo: bound(c, false),
+                            hi: POS_INF,
+                        },
+                    ]);
+                }
+                _ => {}
             }
             match (sides.as_slice(), ops.as_slice()) {
                 ([x, c], [op]) if is_var(x) => Some(vec![half_line(c, *op)?]),
@@ -79,6 +107,32 @@ pub(super) fn to_intervals(a: &Ans) -> Option<Vec<Interval<'_>>> {
         }
         _ => None,
     }
+}
+
+/// A bound's position on the line (exact bounds only): -inf/+inf or the value.
+fn bound_value(b: &Bound) -> Option<f64> {
+    match b.inf {
+        0 => b.e.as_ref().and_then(|e| exact(e)).map(|q| q.to_f64()),
+        s => Some(f64::from(s) * f64::INFINITY),
+    }
+}
+
+/// Whether the intervals are pairwise disjoint (exact bounds; touching open
+/// ends are disjoint).
+fn disjoint(v: &[Interval]) -> bool {
+    let mut spans = Vec::new();
+    for it in v {
+        match (bound_value(&it.lo), bound_value(&it.hi)) {
+            (Some(a), Some(b)) => spans.push((a, b, it.lo.closed, it.hi.closed)),
+            _ => return false,
+        }
+    }
+    spans.iter().enumerate().all(|(i, x)| {
+        spans[i + 1..].iter().all(|y| {
+            let (first, second) = if x.0 <= y.0 { (x, y) } else { (y, x) };
+            first.1 < second.0 || (first.1 == second.0 && !(first.3 && second.2))
+        })
+    })
 }
 
 fn neg_bound(e: &Expr, closed: bool) -> Bound<'static> {

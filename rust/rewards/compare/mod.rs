@@ -129,8 +129,9 @@ pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
         }
     }
     // intervals, unions and inequalities, in any of their forms, either way round
-    let interval_like = |a: &Ans| matches!(a, Ans::Rel { .. } | Ans::Seq { .. } | Ans::Union(_));
-    let set_like = |a: &Ans| matches!(a, Ans::Rel { .. } | Ans::Union(_));
+    let rel_list = |a: &Ans| matches!(a, Ans::Set { items, braces: false } if items.iter().all(|x| matches!(x, Ans::Rel { .. })));
+    let set_like = |a: &Ans| matches!(a, Ans::Rel { .. } | Ans::Union(_)) || rel_list(a);
+    let interval_like = |a: &Ans| set_like(a) || matches!(a, Ans::Seq { .. });
     if interval_like(g) && interval_like(p) && (set_like(g) || set_like(p)) {
         if let (Some(pi), Some(gi)) = (to_intervals(p), to_intervals(g)) {
             return intervals_eq(&pi, &gi, o);
@@ -217,8 +218,9 @@ pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
 /// places instead, which also makes `0.000003` equal `\frac{1}{300000}`.
 pub const DECIMAL_SIG_DIGITS: usize = 6;
 
-/// A plain decimal literal `-12.345`: its exact value and number of decimal places.
-fn decimal_literal(canon: &str) -> Option<(Q, u32)> {
+/// A plain decimal literal `-12.345`: its exact value, its number of decimal
+/// places, and whether it is long enough to be a printed float.
+fn decimal_literal(canon: &str) -> Option<(Q, u32, bool)> {
     let t = canon.strip_prefix('-').unwrap_or(canon);
     let (int, frac) = t.split_once('.')?;
     if frac.is_empty()
@@ -238,16 +240,21 @@ fn decimal_literal(canon: &str) -> Option<(Q, u32)> {
     }
     let n: i128 = sig.parse().ok()?;
     let n = if canon.starts_with('-') { -n } else { n };
-    Some((
-        Q::new(n, 10i128.checked_pow(frac.len() as u32)?)?,
-        frac.len() as u32,
-    ))
+    let d = Q::new(n, 10i128.checked_pow(frac.len() as u32)?)?;
+    Some((d, frac.len() as u32, sig.len() >= FLOAT_PRINT_DIGITS))
 }
 
+/// Significant digits from which a decimal may be off by one in its last
+/// place: a printed `f64` (`1.538461538461539` for `\frac{20}{13}`).
+pub const FLOAT_PRINT_DIGITS: usize = 12;
+
 /// Whether the exact `v` rounds to the decimal `d` with `places` places:
-/// `|v - d| <= 10^-places / 2`.
-fn rounds_to(v: Q, d: Q, places: u32) -> bool {
-    let half = match 10i128.checked_pow(places).and_then(|p| p.checked_mul(2)) {
+/// `|v - d| <= 10^-places / 2` (`10^-places` when `ulp`).
+fn rounds_to(v: Q, d: Q, places: u32, ulp: bool) -> bool {
+    let half = match 10i128
+        .checked_pow(places)
+        .and_then(|p| p.checked_mul(if ulp { 1 } else { 2 }))
+    {
         Some(h) => Q::new(1, h),
         None => None,
     };
@@ -270,7 +277,7 @@ fn decimal_rounds(p: &Parsed, g: &Parsed) -> bool {
         return false;
     };
     let one_way = |lit: &Parsed, other: &Expr| match (decimal_literal(&lit.canon), exact(other)) {
-        (Some((d, places)), Some(v)) => rounds_to(v, d, places),
+        (Some((d, places, ulp)), Some(v)) => rounds_to(v, d, places, ulp),
         _ => false,
     };
     one_way(p, ge) || one_way(g, pe)

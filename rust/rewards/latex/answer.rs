@@ -370,11 +370,15 @@ pub fn expand_pm(e: &Expr) -> Option<Vec<Expr>> {
     )
 }
 
-/// A name that labels an answer: `x`, `a_3`, `AB`, `f(x)`, `V_1:V_2`
+/// A name that labels an answer: `x`, `a_3`, `AB`, `f(x)`, `g(2)`, `V_1:V_2`
 /// (variables, products and quotients of variables).
 pub fn is_label(e: &Expr) -> bool {
     match e {
         Expr::Var(_) => true,
+        // `g(2)`: a function name applied to a number
+        Expr::Mul(v) if v.len() == 2 && matches!(&v[0], Expr::Var(n) if n.len() == 1) => {
+            matches!(&v[1], Expr::Var(_) | Expr::Num(_)) || is_label(&v[1])
+        }
         Expr::Mul(v) => {
             v.iter().any(|x| matches!(x, Expr::Var(_)))
                 && v.iter()
