@@ -194,6 +194,12 @@ EQUAL = [
     ("\\log_2 8", "3"),
     ("\\cot x", "\\frac{\\cos x}{\\sin x}"),
     ("\\frac{" * 40 + "1" + "}{2}" * 40, "\\frac{1}{2^{40}}"),
+    ("2^{128}", "340282366920938463463374607431768211456"),
+    ("0.0833333333333333", "\\frac{1}{12}"),
+    ("0.\\overline{3}", "\\frac13"),
+    ("\\varnothing", "\\{\\}"),
+    ("\\mathbb{R}", "(-\\infty, \\infty)"),
+    ("(B)", "B"),
 ]
 NOT_EQUAL = [
     ("43", "42"),
@@ -223,7 +229,52 @@ NOT_EQUAL = [
     ("1 + 1 = 2", "2 = 1"),
     ("204", "204_5"),
     ("1, 2", "(2, 1)"),
+    ("2^{128}+1", "2^{128}"),
+    ("10^{40}+1", "10^{40}"),
+    ("0.083", "\\frac{1}{12}"),
+    ("0.0834", "\\frac{1}{12}"),
+    ("0.\\overline{3}", "0.3"),
+    ("\\emptyset", "\\{0\\}"),
+    ("(0,\\infty)", "\\mathbb{R}"),
+    ("(C)", "B"),
 ]
+
+
+# issue 11's examples (tests/rewards_corpus.py): as many near misses as right answers
+from rewards_corpus import ISSUE_11_COMPLETIONS, ISSUE_11_PAIRS  # noqa: E402
+
+
+@pytest.mark.parametrize("pred, gold, truth", ISSUE_11_PAIRS)
+def test_issue_11_pairs(pred, gold, truth):
+    assert math_equal(pred, gold) is truth, (pred, gold)
+
+
+@pytest.mark.parametrize("completion, gold, truth", ISSUE_11_COMPLETIONS)
+def test_issue_11_completions(completion, gold, truth):
+    assert math_reward([completion], [gold])[0] == float(truth), (completion, gold)
+
+
+def test_issue_11_examples_have_as_many_near_misses():
+    for rows in (ISSUE_11_PAIRS, ISSUE_11_COMPLETIONS):
+        neg = sum(not t for *_, t in rows)
+        assert neg >= 0.4 * len(rows), (neg, len(rows))
+
+
+#: pairs where the gold decides the form on purpose (so math_equal is not symmetric)
+ASYMMETRIC = {
+    # an ordered gold tuple is not matched by a list in another order, while an
+    # unordered gold list accepts any order of its items
+    ("1, 2", "(2, 1)"),
+}
+
+
+@pytest.mark.parametrize(
+    "a, b", [(p, g) for p, g in EQUAL + NOT_EQUAL] + [(p, g) for p, g, _ in ISSUE_11_PAIRS]
+)
+def test_math_equal_is_symmetric(a, b):
+    if (a, b) in ASYMMETRIC or not (_core.parse_ok(a) and _core.parse_ok(b)):
+        return
+    assert math_equal(a, b) == math_equal(b, a), (a, b)
 
 
 @pytest.mark.parametrize("pred, gold", EQUAL)

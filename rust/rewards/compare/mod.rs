@@ -142,6 +142,10 @@ pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
         (Ans::Expr(_), Ans::Text(pt)) => choice_var(g).is_some_and(|c| &c == pt),
         (Ans::Expr(ge), Ans::Expr(pe)) => expr_eq(pe, ge, o),
         (Ans::Expr(_), Ans::Set { items, .. }) if items.len() == 1 => ans_eq(&items[0], g, o),
+        // one value written twice (`\boxed{15\frac{39}{40}}, or \boxed{\frac{639}{40}}`)
+        (Ans::Expr(_), Ans::Set { items, braces: false }) if items.len() <= 4 => {
+            items.iter().all(|x| ans_eq(x, g, o))
+        }
         (
             Ans::Rel {
                 sides: gs,
