@@ -208,6 +208,27 @@ mod fuzz {
         "_{5}",
         "e5",
         "E-3",
+        // issue 11's forms
+        "\\overline{3}",
+        "\\overline",
+        " or ",
+        " and ",
+        "\\text{ or }",
+        "\\quad",
+        "\\choose",
+        "\\emptyset",
+        "\\mathbb{R}",
+        ":",
+        "2^{128}",
+        "Final Answer: ",
+        " is ",
+        "A: ",
+        "\u{2212}",
+        "36 320",
+        "(p,q)",
+        "f(x)",
+        "\\ne",
+        "0.0833333333333333",
     ];
 
     fn rng(state: &mut u64) -> u64 {

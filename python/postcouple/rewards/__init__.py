@@ -14,6 +14,13 @@ Conventions (documented defaults):
   drop-in turns it into ``None``, TRL's "skip this example");
 - a gold may be the answer itself (``"\\frac{1}{2}"``) or a reference solution:
   a ``\\boxed{}`` or a GSM8K ``#### N`` in it is taken as the answer.
+- the answer is found as :func:`extract_answer` documents (``mode="auto"``:
+  boxes, answer tags, ``####``, "the answer is" / "Answer:", then the last
+  ``$...$`` math segment; the last plain number only with
+  ``last_number_fallback=True``).
+
+The code lives in :mod:`postcouple.rewards.math`, :mod:`.label` and
+:mod:`.format`; this package re-exports it.
 
 Example:
     >>> from postcouple.rewards import math_reward, math_equal

@@ -66,12 +66,40 @@ def extract_answer(
 def math_equal(pred: str, gold: str, *, rel_tol: float = 1e-9, strict: bool = False) -> bool:
     """Whether answer ``pred`` equals answer ``gold``; the gold decides the form.
 
-    Exact rational arithmetic where both sides are rational; otherwise complex
-    floating point within ``rel_tol``, and for expressions in variables,
-    agreement at 10 random points (polynomial identity testing). Tuples are
-    ordered, sets and bare lists unordered, intervals keep their brackets,
-    equations are equal up to a non-zero factor. Values that overflow ``f64``
-    are compared structurally. An unparseable side is not equal.
+    Exact rational arithmetic where both sides are rational (over ``i128``, and
+    arbitrary precision past it, so ``2^{128}+1`` is not ``2^{128}``); otherwise
+    complex floating point within ``rel_tol``, and for expressions in
+    variables, agreement at 10 random points (polynomial identity testing).
+    Tuples are ordered, sets and bare lists unordered, intervals keep their
+    brackets, equations are equal up to a non-zero factor. Values that
+    overflow ``f64`` are compared structurally. An unparseable side is not
+    equal. Symmetric except where the gold decides the form (an ordered gold
+    tuple against an unordered list).
+
+    Forms read as the same answer:
+
+    - lists joined by ``,``, ``or``, ``and``, ``\\text{ or }``, ``\\quad``, and
+      ``\\pm`` (``3 or -3`` = ``\\pm 3`` = ``3, -3``);
+    - labelled answers: ``x = 5``, ``(p,q)=(3,2)``, ``a_3 = 2, a_{37} = 19`` (any
+      order), ``AB=4, CD=5``, ``f(x)=1``, ``g(2)=-10`` against the values;
+      ``x = 2, y = 3`` against a tuple in the order of the labels;
+    - ratios ``7:32`` (the quotient); ``V_1:V_2=11:21``;
+    - inequalities and intervals either way round (``\\ge``, ``>=``, ``\\lt``,
+      ``\\ne``/``!=``), ``0<f(x)<1``, ``1\\le|z|\\le\\frac32`` as a union,
+      ``x < -1 or x > 11``, ``x \\ne 1``;
+    - letter choices ``B`` = ``(B)`` = ``\\text{B}`` = ``\\textbf{(B)}``;
+    - a decimal that rounds an exact rational: 6 or more significant digits
+      (or 6 decimal places and 3 significant digits), the rational rounding to
+      it at its last place; from 12 digits one unit in the last place (a
+      printed float). ``0.0833333333333333`` and ``0.083333`` equal
+      ``\\frac{1}{12}``; ``0.08333`` and ``0.33`` (for ``\\frac13``) do not;
+    - ``0.\\overline{3}`` = ``\\frac13``, ``1e-3``, ``5.6e3``, ``7 1/2``,
+      ``23{,}924{,}986``, ``36 320 014``, ``14\\,602\\,087``, U+2212 minus;
+    - matrices in any environment (also ``\\left[\\begin{array}..\\right]``),
+      ``\\{\\}`` = ``\\emptyset`` = ``\\varnothing``, ``\\mathbb{R}`` =
+      ``(-\\infty,\\infty)``, ``{5 \\choose 2}`` = ``10``, ``\\sqrt{-1}`` = ``i``;
+    - outside strict mode: percent and units (``76%``, ``28 pct``,
+      ``28 percentage points`` against ``28``; ``50%`` against ``0.5``).
 
     Args:
         pred: the predicted answer (not a whole solution: see :func:`extract_answer`).
@@ -85,6 +113,8 @@ def math_equal(pred: str, gold: str, *, rel_tol: float = 1e-9, strict: bool = Fa
         True
         >>> math_equal("\\\\pm 2021", "2021")
         False
+        >>> math_equal("3 \\\\text{ or } -3", "\\\\pm 3"), math_equal("2^{128}+1", "2^{128}")
+        (True, False)
     """
     return _core.math_equal(pred, gold, rel_tol, strict)
 

@@ -143,9 +143,13 @@ pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
         (Ans::Expr(ge), Ans::Expr(pe)) => expr_eq(pe, ge, o),
         (Ans::Expr(_), Ans::Set { items, .. }) if items.len() == 1 => ans_eq(&items[0], g, o),
         // one value written twice (`\boxed{15\frac{39}{40}}, or \boxed{\frac{639}{40}}`)
-        (Ans::Expr(_), Ans::Set { items, braces: false }) if items.len() <= 4 => {
-            items.iter().all(|x| ans_eq(x, g, o))
-        }
+        (
+            Ans::Expr(_),
+            Ans::Set {
+                items,
+                braces: false,
+            },
+        ) if items.len() <= 4 => items.iter().all(|x| ans_eq(x, g, o)),
         (
             Ans::Rel {
                 sides: gs,
@@ -377,5 +381,55 @@ mod tests {
         assert!(eq("Evelyn", "\\text{Evelyn}"));
         assert!(eq("B", "\\text{(B)}"));
         assert!(!eq("C", "\\text{(B)}"));
+    }
+
+    /// Issue 11's forms, each with a near miss (the Python tests hold the full table).
+    #[test]
+    fn real_answer_styles() {
+        for (p, g, want) in [
+            ("3 \\text{ or } -3", "\\pm 3", true),
+            ("3 \\text{ or } -3", "0", false),
+            ("(p,q)=(3,2)", "(3,2)", true),
+            ("(p,q)=(2,3)", "(3,2)", false),
+            ("a_3 = 2, a_{37} = 19", "a_{37} = 19, a_3 = 2", true),
+            ("a_3 = 19, a_{37} = 2", "a_{37} = 19, a_3 = 2", false),
+            ("V_1:V_2=11:21", "11:21", true),
+            ("V_1:V_2=11:20", "11:21", false),
+            ("[2, \\infty)", "x \\ge 2", true),
+            ("(2, \\infty)", "x \\ge 2", false),
+            (
+                "1\\le|z|\\le\\frac32",
+                "[-\\frac32,-1]\\cup[1,\\frac32]",
+                true,
+            ),
+            (
+                "1\\le|z|\\le\\frac32",
+                "[-\\frac32,-1)\\cup[1,\\frac32]",
+                false,
+            ),
+            ("x < -1, x > 11", "(-\\infty,-1)\\cup(11,\\infty)", true),
+            ("x > 1, x < 3", "(1,3)", false),
+            ("\\textbf{(B)}", "B", true),
+            ("\\textbf{(C)}", "B", false),
+            ("0.0833333333333333", "\\frac{1}{12}", true),
+            ("0.08333", "\\frac{1}{12}", false),
+            ("1.538461538461539", "\\frac{20}{13}", true),
+            ("1.538461538461541", "\\frac{20}{13}", false),
+            ("0.1\\overline{6}", "\\frac16", true),
+            ("0.\\overline{6}", "\\frac16", false),
+            ("2^{128}+1", "340282366920938463463374607431768211457", true),
+            ("2^{128}+1", "2^{128}", false),
+            ("\\varnothing", "\\{\\}", true),
+            ("\\varnothing", "\\{0\\}", false),
+            ("{5 \\choose 2}", "10", true),
+            ("{5 \\choose 3}", "11", false),
+            ("\\sqrt{-1}", "i", true),
+            ("\\sqrt{-1}", "-i", false),
+            ("36 320 014", "36320014", true),
+            ("36 320 015", "36320014", false),
+        ] {
+            assert_eq!(eq(p, g), want, "{p} vs {g}");
+        }
+        assert!(parse_answer("2 3").is_none());
     }
 }

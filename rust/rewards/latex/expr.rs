@@ -485,14 +485,10 @@ impl P<'_, '_> {
 
     /// Whether the chars at `j` spell `pat`.
     fn at(&self, j: usize, pat: &str) -> bool {
-        let mut k = j;
-        for c in pat.chars() {
-            if self.s.get(k) != Some(&c) {
-                return false;
-            }
-            k += 1;
-        }
-        true
+        let n = pat.chars().count();
+        self.s
+            .get(j..j + n)
+            .is_some_and(|w| w.iter().copied().eq(pat.chars()))
     }
 
     /// A repeating block `\overline{3}` / `\overline 3` at `self.i`: its digits.
