@@ -10,7 +10,8 @@ thread-scaling pair. math-verify is called as TRL calls it:
 
 Full size (``make bench``): 2,000 GSM8K completions, the whole MATH-500 corpus.
 ``test_worst_case_latency`` times every pathological input and 2,000 generated
-64 KiB hostile completions one by one (fastest of 3 per input) and prints the
+64 KiB hostile completions one by one (the fastest of repeated timings per
+input) and prints the
 slowest; it must stay under 5 ms. ``POSTCOUPLE_DATA`` points at the data
 directory (default ``../shared/data`` beside the repo).
 """
@@ -200,22 +201,28 @@ def test_worst_case_latency(benchmark, bench_once):
     ]
     golds = ["1", "10^{10^{10^{10}}}", "\\frac{1}{2}", "(1, 2)"]
 
+    def cost(it: str, g: str, repeats: int) -> list[float]:
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            math_reward([it], [g], last_number_fallback=True, num_threads=1)
+            ts.append(time.perf_counter() - t)
+        return ts
+
     def run():
-        # each input is scored 3 times and its cost is the fastest of the 3: on a
-        # shared machine a single timing also measures the scheduler (a preempted
-        # call reads 15-20 ms on a 2-core box at load 11). The single-shot maximum
-        # is reported beside it.
-        worst, worst_once = (0.0, ""), 0.0
+        # An input's cost is the fastest of several timings: on a shared machine a
+        # single timing also measures the scheduler (a preempted call reads 5-20 ms
+        # on a 2-core box at load 10, where the same input costs 0.7 ms). Every
+        # input is timed 3 times; the 20 slowest again 10 times. The single-shot
+        # maximum is reported beside it.
+        first, worst_once = [], 0.0
         for it in items:
             for g in golds:
-                ts = []
-                for _ in range(3):
-                    t = time.perf_counter()
-                    math_reward([it], [g], last_number_fallback=True, num_threads=1)
-                    ts.append(time.perf_counter() - t)
+                ts = cost(it, g, 3)
                 worst_once = max(worst_once, ts[0])
-                if min(ts) > worst[0]:
-                    worst = (min(ts), it[:60])
+                first.append((min(ts), it, g))
+        first.sort(key=lambda r: r[0], reverse=True)
+        worst = max(((min(cost(it, g, 10)), it[:60]) for _, it, g in first[:20]))
         return worst, worst_once
 
     worst, worst_once = bench_once(benchmark, run)
@@ -223,7 +230,7 @@ def test_worst_case_latency(benchmark, bench_once):
     benchmark.extra_info["worst_single_shot_ms"] = worst_once * 1e3
     print(
         f"\nworst single-item latency over {len(items) * len(golds)} scorings "
-        f"(fastest of 3 per input): {worst[0] * 1e3:.3f} ms ({worst[1]!r}...); "
+        f"(fastest timing per input): {worst[0] * 1e3:.3f} ms ({worst[1]!r}...); "
         f"single-shot maximum {worst_once * 1e3:.3f} ms"
     )
     assert worst[0] < 5e-3
