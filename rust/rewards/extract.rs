@@ -261,6 +261,23 @@ fn last_is(t: &str) -> Option<usize> {
     found
 }
 
+/// Words after a number that are part of the answer: arithmetic in words
+/// (the answer is then not a number, and scores 0) and percent words.
+const KEEP_WORDS: [&str; 12] = [
+    "plus",
+    "minus",
+    "times",
+    "divided",
+    "over",
+    "squared",
+    "cubed",
+    "mod",
+    "modulo",
+    "percent",
+    "percentage",
+    "pct",
+];
+
 /// Cut words after the answer: `42 apples in total` is `42`. The cut is at the
 /// first word of two or more ASCII letters (outside braces, not a `\command`,
 /// not the list words `or`/`and`), and only when a digit comes before it.
@@ -295,7 +312,16 @@ fn cut_words(t: &str) -> &str {
             let word = &t[i..j];
             let ends = j == b.len() || !b[j].is_ascii_alphanumeric() && b[j] != b'_';
             if digit && ends && word.len() >= 2 && word != "or" && word != "and" {
-                return t[..i].trim_end();
+                if KEEP_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+                    // `5 minus 2` is not `5`; `28 percent` keeps its percent
+                    return t;
+                }
+                let mut head = t[..i].trim_end();
+                // `10 and the rest`: no dangling list word
+                for w in [" and", " or", ","] {
+                    head = head.strip_suffix(w).unwrap_or(head).trim_end();
+                }
+                return head;
             }
             i = j;
             continue;
@@ -311,6 +337,11 @@ fn refine(x: &str) -> Option<&str> {
     for _ in 0..2 {
         if let Some(m) = leading_math(t) {
             return Some(clean_math(m)).filter(|x| !x.is_empty());
+        }
+        // `The largest $n$ is 34`: after the last ` is `, unless the answer
+        // already starts (`10 and the rest is 2` is 10)
+        if t.starts_with(|c: char| c.is_ascii_digit() || "-+.([{\\\u{2212}".contains(c)) {
+            break;
         }
         match last_is(t) {
             Some(p) => t = t[p..].trim_start(),
@@ -662,6 +693,9 @@ mod tests {
             ("**Final Answer**: 42", "42"),
             ("The answer is: 42", "42"),
             ("The answer is 42 apples.", "42"),
+            ("The answer is 10 and the rest is 2.", "10"),
+            ("The answer is 5 minus 2.", "5 minus 2"),
+            ("The answer is 28 percent of them.", "28 percent of them"),
             ("The answer is $42$ apples.", "42"),
             ("The answer is x = 2 or x = 3.", "x = 2 or x = 3"),
             ("The answer is \u{2212}5.", "\u{2212}5"),

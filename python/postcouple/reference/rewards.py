@@ -176,6 +176,10 @@ def _is_alpha(c: str) -> bool:
     return "a" <= c <= "z" or "A" <= c <= "Z"
 
 
+_KEEP_WORDS = ("plus", "minus", "times", "divided", "over", "squared", "cubed", "mod", "modulo")
+_KEEP_WORDS += ("percent", "percentage", "pct")
+
+
 def _cut_words(t: str) -> str:
     depth, digit, i = 0, False, 0
     while i < len(t):
@@ -198,7 +202,12 @@ def _cut_words(t: str) -> str:
             word = t[i:j]
             ends = j == len(t) or not (_is_alpha(t[j]) or "0" <= t[j] <= "9" or t[j] == "_")
             if digit and ends and len(word) >= 2 and word not in ("or", "and"):
-                return t[:i].rstrip(WS)
+                if _lower(word) in _KEEP_WORDS:
+                    return t
+                head = t[:i].rstrip(WS)
+                for w in (" and", " or", ","):
+                    head = (head[: -len(w)] if head.endswith(w) else head).rstrip(WS)
+                return head
             i = j
             continue
         i += 1
@@ -211,6 +220,8 @@ def _refine(x: str) -> str | None:
         m = _leading_math(t)
         if m is not None:
             return _clean_math(m) or None
+        if t[:1] and ("0" <= t[0] <= "9" or t[0] in "-+.([{\\\u2212"):
+            break
         p = _last_is(t)
         if p is None:
             break
