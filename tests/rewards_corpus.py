@@ -413,6 +413,83 @@ ISSUE_11_PAIRS: list[tuple[str, str, bool]] = [
 ]
 
 
+#: Real model-output styles written after the verifier work, as a held-out check
+#: (R1 ``<think>``, Qwen ``**Final Answer**``, NuminaMath, GSM8K, Minerva):
+#: (completion, gold, right?).
+MODEL_STYLE_COMPLETIONS: list[tuple[str, str, bool]] = [
+    (
+        "<think>\nOkay, so 3x+5=20 gives x=5.\n</think>\n\nThe value of $x$ is $\\boxed{5}$.",
+        "5",
+        True,
+    ),
+    (
+        "<think>\nOkay, so 3x+5=20 gives x=5.\n</think>\n\nThe value of $x$ is $\\boxed{6}$.",
+        "5",
+        False,
+    ),
+    ("**Final Answer**\n\\[\n\\boxed{\\dfrac{3}{4}}\n\\]", "0.75", True),
+    ("**Final Answer**\n\\[\n\\boxed{\\dfrac{4}{3}}\n\\]", "0.75", False),
+    ("Thus, the answer is \\(\\boxed{C}\\).", "C", True),
+    ("Thus, the answer is \\(\\boxed{D}\\).", "C", False),
+    ("The final answer is $\\boxed{(2, 3)}$.", "(2,3)", True),
+    ("The final answer is $\\boxed{(3, 2)}$.", "(2,3)", False),
+    ("Janet earns 16-3-4=9 eggs * $2 = $18.\nThe answer is 18.", "18", True),
+    ("Janet earns 16-3-4=9 eggs * $2 = $18.\nThe answer is 19.", "18", False),
+    ("So she makes $18 every day.\n#### 18", "18", True),
+    ("So she makes $18 every day.\n#### 81", "18", False),
+    ("Therefore, the solutions are $x = -1$ and $x = 4$.", "-1, 4", True),
+    ("Therefore, the solutions are $x = -1$ and $x = 5$.", "-1, 4", False),
+    ("The answer is $\\boxed{-1}$ and $\\boxed{4}$.", "4, -1", True),
+    ("The answer is $\\boxed{-1}$ and $\\boxed{5}$.", "4, -1", False),
+    (
+        "Final Answer: The final answer is $\\frac{\\sqrt{3}}{2}$. I hope it is correct.",
+        "\\frac{\\sqrt3}{2}",
+        True,
+    ),
+    (
+        "Final Answer: The final answer is $\\frac{\\sqrt{2}}{2}$. I hope it is correct.",
+        "\\frac{\\sqrt3}{2}",
+        False,
+    ),
+    ("Hence the range is $[0, 4)$.", "[0,4)", True),
+    ("Hence the range is $[0, 4]$.", "[0,4)", False),
+    ("The minimum value is \\boxed{2\\sqrt{2}}.", "\\sqrt{8}", True),
+    ("The minimum value is \\boxed{2\\sqrt{3}}.", "\\sqrt{8}", False),
+    ("Answer: $\\$1{,}250$", "1250", True),
+    ("Answer: $\\$1{,}205$", "1250", False),
+    ("The probability is $\\boxed{\\frac{5}{36}}$", "\\frac{5}{36}", True),
+    ("The probability is $\\boxed{\\frac{5}{63}}$", "\\frac{5}{36}", False),
+    ("So, the number of ways is \\boxed{120}.", "5!", True),
+    ("So, the number of ways is \\boxed{24}.", "5!", False),
+    ("The equation of the line is $y = -2x + 7$.", "y=-2x+7", True),
+    ("The equation of the line is $y = -2x - 7$.", "y=-2x+7", False),
+    ("The answer is 0.25 or 25%.", "\\frac14", True),
+    ("Answer: 3.5 hours", "3.5", True),
+    ("Answer: 3.5 hours", "3", False),
+    ("A: The total cost is 45 dollars.", "45", True),
+    ("A: The total cost is 54 dollars.", "45", False),
+    ("The answer is: $\\text{(B) } 12$", "B", True),
+    ("$$\\boxed{x \\in (-\\infty, 2]}$$", "(-\\infty,2]", True),
+    ("$$\\boxed{x \\in (-\\infty, 2)}$$", "(-\\infty,2]", False),
+    ("Final answer: 1.41421356", "\\sqrt{2}", True),
+    ("Final answer: 1.41", "\\sqrt{2}", False),
+    (
+        "\\boxed{\\begin{pmatrix} 2 \\\\ -1 \\end{pmatrix}}",
+        "\\begin{pmatrix}2\\\\-1\\end{pmatrix}",
+        True,
+    ),
+    (
+        "\\boxed{\\begin{pmatrix} -1 \\\\ 2 \\end{pmatrix}}",
+        "\\begin{pmatrix}2\\\\-1\\end{pmatrix}",
+        False,
+    ),
+]
+
+#: Known misses on MODEL_STYLE_COMPLETIONS (a percent on one list item is read
+#: for the whole answer).
+MODEL_STYLE_KNOWN_GAPS = {"The answer is 0.25 or 25%."}
+
+
 def _side_by_side() -> None:
     """Print postcouple and math-verify on the issue-11 examples (needs math-verify)."""
     from math_verify import parse, verify
@@ -425,9 +502,13 @@ def _side_by_side() -> None:
         except Exception:  # noqa: BLE001 - a peer's crash counts as "not equal"
             return False
 
+    def ours(c: str, g: str) -> bool:
+        return bool(math_reward([c], [g])[0] == 1.0)
+
     runs = [
-        ("completions", ISSUE_11_COMPLETIONS, lambda c, g: math_reward([c], [g])[0] == 1.0, mv),
+        ("completions", ISSUE_11_COMPLETIONS, ours, mv),
         ("answer pairs", ISSUE_11_PAIRS, math_equal, lambda p, g: mv(f"${p}$", g)),
+        ("model styles (held out)", MODEL_STYLE_COMPLETIONS, ours, mv),
     ]
     print("| set | n | postcouple right | postcouple FP | math-verify right | math-verify FP |")
     print("|---|---:|---:|---:|---:|---:|")

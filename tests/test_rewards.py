@@ -241,7 +241,12 @@ NOT_EQUAL = [
 
 
 # issue 11's examples (tests/rewards_corpus.py): as many near misses as right answers
-from rewards_corpus import ISSUE_11_COMPLETIONS, ISSUE_11_PAIRS  # noqa: E402
+from rewards_corpus import (  # noqa: E402
+    ISSUE_11_COMPLETIONS,
+    ISSUE_11_PAIRS,
+    MODEL_STYLE_COMPLETIONS,
+    MODEL_STYLE_KNOWN_GAPS,
+)
 
 
 @pytest.mark.parametrize("pred, gold, truth", ISSUE_11_PAIRS)
@@ -252,6 +257,15 @@ def test_issue_11_pairs(pred, gold, truth):
 @pytest.mark.parametrize("completion, gold, truth", ISSUE_11_COMPLETIONS)
 def test_issue_11_completions(completion, gold, truth):
     assert math_reward([completion], [gold])[0] == float(truth), (completion, gold)
+
+
+@pytest.mark.parametrize("completion, gold, truth", MODEL_STYLE_COMPLETIONS)
+def test_model_style_completions(completion, gold, truth):
+    got = math_reward([completion], [gold])[0] == 1.0
+    if completion in MODEL_STYLE_KNOWN_GAPS:
+        assert not got and truth  # a known miss, never a false positive
+    else:
+        assert got == truth, (completion, gold)
 
 
 def test_issue_11_examples_have_as_many_near_misses():
@@ -290,7 +304,10 @@ def test_math_equal_false(pred, gold):
 def test_strict_mode_and_tolerance():
     assert math_equal("x = 5", "5") and not math_equal("x = 5", "5", strict=True)
     assert math_equal("0.5", "50\\%") and not math_equal("0.5", "50\\%", strict=True)
-    assert not math_equal("3.14159", "\\pi") and math_equal("3.14159", "\\pi", rel_tol=1e-5)
+    assert not math_equal("3.1416", "\\pi") and math_equal("3.1416", "\\pi", rel_tol=1e-5)
+    # six significant digits that round the value: the decimal rule (not rel_tol)
+    assert math_equal("3.14159", "\\pi") and not math_equal("3.14159", "\\pi", strict=True)
+    assert not math_equal("3.14158", "\\pi") and not math_equal("1.4142", "\\sqrt2")
     with pytest.raises(ValueError, match="rel_tol"):
         math_equal("1", "1", rel_tol=-1.0)
 

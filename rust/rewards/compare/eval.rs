@@ -294,6 +294,19 @@ pub(super) fn eval_at(
     Some((vals, ev.scale))
 }
 
+/// The real value of an expression without variables (`\\sqrt2`, `\\pi`), when
+/// it evaluates to a finite real without overflow.
+pub fn real_value(e: &Expr) -> Option<f64> {
+    let mut names = Vec::new();
+    collect_vars(e, &mut names);
+    if !names.is_empty() {
+        return None;
+    }
+    let (v, _) = eval_at(&[e], &names, &points()[0])?;
+    let c = v[0];
+    (c.im.abs() <= 1e-12 * c.re.abs().max(1.0)).then_some(c.re)
+}
+
 pub(super) fn structural(a: &Expr, b: &Expr) -> bool {
     a == b
 }

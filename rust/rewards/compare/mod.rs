@@ -23,7 +23,7 @@ mod eval;
 mod interval;
 
 use eval::equation_eq;
-pub use eval::{exact, expr_eq};
+pub use eval::{exact, expr_eq, real_value};
 use interval::{intervals_eq, match_all, to_intervals};
 
 /// Evaluation points for expressions with variables.
@@ -221,9 +221,11 @@ pub fn ans_eq(p: &Ans, g: &Ans, o: &Opts) -> bool {
 /// (`|v - d| <= 10^-places / 2`). So `0.0833333333333333` and `0.083333` equal
 /// `\frac{1}{12}`; `0.08333`, `0.0834` and `0.33` (for `\frac13`) do not.
 /// Where both sides are exact and neither is such a decimal, the comparison
-/// stays exact (`0.5` = `\frac12`, `0.33` ≠ `\frac13`). Irrational values keep
-/// `rel_tol` (`3.14159` ≠ `\pi`). math-verify rounds both sides to 6 decimal
-/// places instead, which also makes `0.000003` equal `\frac{1}{300000}`.
+/// stays exact (`0.5` = `\frac12`, `0.33` ≠ `\frac13`). The same rule holds
+/// for an irrational value without variables, in `f64` (`1.41421356` and
+/// `3.14159` are roundings of `\sqrt2` and `\pi`; `1.4142` is too short and
+/// `3.14158` is wrong). math-verify rounds both sides to 6 decimal places
+/// instead, which also makes `0.000003` equal `\frac{1}{300000}`.
 pub const DECIMAL_SIG_DIGITS: usize = 6;
 
 /// A plain decimal literal `-12.345`: its exact value, its number of decimal
@@ -279,14 +281,21 @@ fn rounds_to(v: Q, d: Q, places: u32, ulp: bool) -> bool {
     )
 }
 
-/// `pred`/`gold` as a decimal rounding an exact rational, either way round.
+/// `pred`/`gold` as a decimal rounding an exact value, either way round.
 fn decimal_rounds(p: &Parsed, g: &Parsed) -> bool {
     let (Ans::Expr(pe), Ans::Expr(ge)) = (&p.ans, &g.ans) else {
         return false;
     };
-    let one_way = |lit: &Parsed, other: &Expr| match (decimal_literal(&lit.canon), exact(other)) {
-        (Some((d, places, ulp)), Some(v)) => rounds_to(v, d, places, ulp),
-        _ => false,
+    let one_way = |lit: &Parsed, other: &Expr| match decimal_literal(&lit.canon) {
+        Some((d, places, ulp)) => match exact(other) {
+            Some(v) => rounds_to(v, d, places, ulp),
+            // an irrational value (`1.41421356` for `\\sqrt2`): the same rule in f64
+            None => real_value(other).is_some_and(|v| {
+                let unit = 10f64.powi(-(places as i32)) * if ulp { 1.0 } else { 0.5 };
+                (v - d.to_f64()).abs() <= unit + 4.0 * f64::EPSILON * v.abs()
+            }),
+        },
+        None => false,
     };
     one_way(p, ge) || one_way(g, pe)
 }
@@ -308,6 +317,15 @@ pub fn equal(p: &Parsed, g: &Parsed, o: &Opts) -> bool {
     }
     if !o.strict && decimal_rounds(p, g) {
         return true;
+    }
+    // a choice with its value (`\\text{(B) } 12`) against the letter
+    if let (Some(c), false) = (p.choice, o.strict) {
+        let letter = c.to_ascii_lowercase().to_string();
+        if choice_var(&g.ans).is_some_and(|l| l == letter)
+            || matches!(&g.ans, Ans::Text(t) if *t == letter)
+        {
+            return true;
+        }
     }
     if let (Ans::Text(gt), false) = (&g.ans, o.strict) {
         if &text_key(&p.canon) == gt {

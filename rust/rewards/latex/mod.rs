@@ -145,6 +145,39 @@ pub struct Parsed {
     pub percent: bool,
     /// The normalised string without whitespace (structural comparison).
     pub canon: String,
+    /// The answer opens with a choice `(B)` (`\\text{(B) } 12`): its letter.
+    pub choice: Option<char>,
+}
+
+/// The letter of a choice `(B)` that opens `raw` (after `$`, `**`, `\\text{`,
+/// `\\textbf{`), followed by a space, `}`, `$` or the end.
+fn leading_choice(raw: &str) -> Option<char> {
+    let mut t = raw.trim();
+    loop {
+        let before = t;
+        for w in [
+            "$",
+            "**",
+            "\\textbf{",
+            "\\text{",
+            "\\mathrm{",
+            "\\mathbf{",
+            "\\(",
+        ] {
+            t = t.strip_prefix(w).unwrap_or(t).trim_start();
+        }
+        if t == before {
+            break;
+        }
+    }
+    let b = t.as_bytes();
+    let ok = b.len() >= 3
+        && b[0] == b'('
+        && b[1].is_ascii_uppercase()
+        && b[2] == b')'
+        && b.get(3)
+            .is_none_or(|c| matches!(c, b' ' | b'}' | b'$' | b'.' | b','));
+    ok.then(|| b[1] as char)
 }
 
 pub(super) struct Budget {
@@ -161,6 +194,7 @@ pub fn parse_answer(raw: &str) -> Option<Parsed> {
         ans,
         percent,
         canon,
+        choice: leading_choice(raw),
     })
 }
 
