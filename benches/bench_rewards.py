@@ -10,13 +10,17 @@ thread-scaling pair. math-verify is called as TRL calls it:
 
 Full size (``make bench``): 2,000 GSM8K completions, the whole MATH-500 corpus.
 ``test_worst_case_latency`` times every pathological input and 2,000 generated
-64 KiB hostile completions one by one and prints the slowest.
+64 KiB hostile completions one by one (the fastest of repeated timings per
+input) and prints the
+slowest; it must stay under 5 ms. ``POSTCOUPLE_DATA`` points at the data
+directory (default ``../shared/data`` beside the repo).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import random
 import re
 import sys
@@ -30,7 +34,7 @@ from benchutil import size
 from postcouple.rewards import math_reward
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("POSTCOUPLE_DATA", ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
@@ -197,20 +201,36 @@ def test_worst_case_latency(benchmark, bench_once):
     ]
     golds = ["1", "10^{10^{10^{10}}}", "\\frac{1}{2}", "(1, 2)"]
 
+    def cost(it: str, g: str, repeats: int) -> list[float]:
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            math_reward([it], [g], last_number_fallback=True, num_threads=1)
+            ts.append(time.perf_counter() - t)
+        return ts
+
     def run():
-        worst = (0.0, "")
+        # An input's cost is the fastest of several timings: on a shared machine a
+        # single timing also measures the scheduler (a preempted call reads 5-20 ms
+        # on a 2-core box at load 10, where the same input costs 0.7 ms). Every
+        # input is timed 3 times; the 20 slowest again 10 times. The single-shot
+        # maximum is reported beside it.
+        first, worst_once = [], 0.0
         for it in items:
             for g in golds:
-                t = time.perf_counter()
-                math_reward([it], [g], last_number_fallback=True, num_threads=1)
-                dt = time.perf_counter() - t
-                if dt > worst[0]:
-                    worst = (dt, it[:60])
-        return worst
+                ts = cost(it, g, 3)
+                worst_once = max(worst_once, ts[0])
+                first.append((min(ts), it, g))
+        first.sort(key=lambda r: r[0], reverse=True)
+        worst = max(((min(cost(it, g, 10)), it[:60]) for _, it, g in first[:20]))
+        return worst, worst_once
 
-    worst = bench_once(benchmark, run)
+    worst, worst_once = bench_once(benchmark, run)
     benchmark.extra_info["worst_ms"] = worst[0] * 1e3
+    benchmark.extra_info["worst_single_shot_ms"] = worst_once * 1e3
     print(
-        f"\nworst single-item latency over {len(items) * len(golds)} scorings: "
-        f"{worst[0] * 1e3:.3f} ms ({worst[1]!r}...)"
+        f"\nworst single-item latency over {len(items) * len(golds)} scorings "
+        f"(fastest timing per input): {worst[0] * 1e3:.3f} ms ({worst[1]!r}...); "
+        f"single-shot maximum {worst_once * 1e3:.3f} ms"
     )
+    assert worst[0] < 5e-3

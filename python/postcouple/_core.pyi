@@ -105,7 +105,12 @@ def collate(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 
 # --- rewards ---
-def extract_answer(text: str, mode: str, last_number_fallback: bool) -> str | None: ...
+MODES: tuple[str, ...]
+THINK_ANSWER_PATTERN: str
+
+def extract_answer(
+    text: str, mode: str, last_number_fallback: bool, last_math_fallback: bool
+) -> str | None: ...
 def math_equal(pred: str, gold: str, rel_tol: float, strict: bool) -> bool: ...
 def parse_ok(answer: str) -> bool: ...
 def math_reward(
@@ -113,6 +118,7 @@ def math_reward(
     golds: Sequence[str],
     mode: str,
     last_number_fallback: bool,
+    last_math_fallback: bool,
     rel_tol: float,
     strict: bool,
     num_threads: int | None,

@@ -2,7 +2,7 @@
 //! (lossily: a lone surrogate becomes U+FFFD, so hostile text is still scored),
 //! then scored with the GIL released. Users call `postcouple.rewards`.
 
-use crate::rewards::{self as core, format, latex, Mode, Opts};
+use crate::rewards::{self as core, extract, format, latex, Fallback, Mode, Opts};
 use crate::Error;
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -62,19 +62,22 @@ fn threads(n: Option<i64>) -> PyResult<usize> {
     }
 }
 
-/// extract_answer(text, mode, last_number_fallback) -> str | None
+/// extract_answer(text, mode, last_number_fallback, last_math_fallback) -> str | None
 #[pyfunction]
 fn extract_answer(
     py: Python<'_>,
     text: &Bound<'_, PyAny>,
     mode: &str,
     last_number_fallback: bool,
+    last_math_fallback: bool,
 ) -> PyResult<Option<String>> {
     let mode: Mode = mode.parse()?;
+    let fb = Fallback {
+        last_math: last_math_fallback,
+        last_number: last_number_fallback,
+    };
     let t = self::text(text, "text", None)?;
-    super::detach(py, || {
-        Ok(core::extract_answer(&t, mode, last_number_fallback))
-    })
+    super::detach(py, || Ok(core::extract_answer(&t, mode, fb)))
 }
 
 /// math_equal(pred, gold, rel_tol, strict) -> bool
@@ -98,7 +101,8 @@ fn parse_ok(py: Python<'_>, answer: &Bound<'_, PyAny>) -> PyResult<bool> {
     super::detach(py, || Ok(latex::parse_answer(&a).is_some()))
 }
 
-/// math_reward(completions, golds, mode, last_number_fallback, rel_tol, strict, num_threads)
+/// math_reward(completions, golds, mode, last_number_fallback, last_math_fallback, rel_tol, strict,
+/// num_threads)
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn math_reward<'py>(
@@ -107,26 +111,22 @@ fn math_reward<'py>(
     golds: &Bound<'py, PyAny>,
     mode: &str,
     last_number_fallback: bool,
+    last_math_fallback: bool,
     rel_tol: f64,
     strict: bool,
     num_threads: Option<i64>,
 ) -> PyResult<F32s<'py>> {
     let mode: Mode = mode.parse()?;
+    let fb = Fallback {
+        last_math: last_math_fallback,
+        last_number: last_number_fallback,
+    };
     let o = opts(rel_tol, strict)?;
     let th = threads(num_threads)?;
     let c = texts(completions, "completions")?;
     let g = texts(golds, "golds")?;
     same_len(c.len(), g.len(), "golds", "completions")?;
-    let out = super::detach(py, || {
-        Ok(core::math_reward(
-            &c,
-            &g,
-            mode,
-            last_number_fallback,
-            &o,
-            th,
-        ))
-    })?;
+    let out = super::detach(py, || Ok(core::math_reward(&c, &g, mode, fb, &o, th)))?;
     Ok(out.into_pyarray(py))
 }
 
@@ -225,5 +225,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(format_reward, m)?)?;
     m.add_function(wrap_pyfunction!(overlong_penalty, m)?)?;
     m.add_function(wrap_pyfunction!(reward_caps, m)?)?;
+    // the names and the default pattern, defined once here and used by the Python API
+    m.add("MODES", pyo3::types::PyTuple::new(m.py(), extract::MODES)?)?;
+    m.add("THINK_ANSWER_PATTERN", format::THINK_ANSWER)?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Format and label rewards, and DAPO's overlong penalty.
 
-use super::extract::{extract, Mode};
+use super::extract::{extract, Fallback, Mode};
 use crate::{Error, Result};
 use regex::{Regex, RegexBuilder};
 
@@ -44,8 +44,8 @@ pub fn label_key(s: &str, case_sensitive: bool) -> String {
 }
 
 pub fn label_score(completion: &str, label_key_: &str, mode: Mode, case_sensitive: bool) -> f32 {
-    match extract(completion, mode, false) {
-        Some(a) if label_key(a, case_sensitive) == label_key_ => 1.0,
+    match extract(completion, mode, Fallback::default()) {
+        Some(a) if label_key(&a, case_sensitive) == label_key_ => 1.0,
         _ => 0.0,
     }
 }

@@ -13,22 +13,24 @@ pub mod latex;
 pub mod num;
 
 pub use compare::Opts;
-pub use extract::Mode;
+pub use extract::{Fallback, Mode};
+
+use std::borrow::Cow;
 
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The answer in `text` (see [`Mode`]), owned.
-pub fn extract_answer(text: &str, mode: Mode, last_number_fallback: bool) -> Option<String> {
-    extract::extract(text, mode, last_number_fallback).map(str::to_string)
+pub fn extract_answer(text: &str, mode: Mode, fb: Fallback) -> Option<String> {
+    extract::extract(text, mode, fb).map(Cow::into_owned)
 }
 
 /// A gold is either the answer itself or a reference solution: a `\boxed{}`
 /// or a GSM8K `#### N` in it is taken as the answer.
-pub fn gold_answer(gold: &str) -> &str {
-    extract::boxed(gold)
-        .or_else(|| extract::gsm8k(gold))
-        .unwrap_or(gold)
+pub fn gold_answer(gold: &str) -> Cow<'_, str> {
+    extract::boxed_joined(gold)
+        .or_else(|| extract::gsm8k(gold).map(Cow::Borrowed))
+        .unwrap_or(Cow::Borrowed(gold))
 }
 
 /// Whether the answer `pred` equals `gold` (both answer strings, not whole
@@ -45,13 +47,13 @@ pub fn math_score(
     completion: &str,
     gold: &latex::Parsed,
     mode: Mode,
-    last_number_fallback: bool,
+    fb: Fallback,
     o: &Opts,
 ) -> f32 {
-    let Some(ans) = extract::extract(completion, mode, last_number_fallback) else {
+    let Some(ans) = extract::extract(completion, mode, fb) else {
         return 0.0;
     };
-    match latex::parse_answer(ans) {
+    match latex::parse_answer(&ans) {
         Some(p) if compare::equal(&p, gold, o) => 1.0,
         _ => 0.0,
     }
@@ -100,13 +102,13 @@ pub fn math_reward<S: AsRef<str> + Sync>(
     completions: &[S],
     golds: &[S],
     mode: Mode,
-    last_number_fallback: bool,
+    fb: Fallback,
     o: &Opts,
     threads: usize,
 ) -> Vec<f32> {
     par_map(completions.len(), threads, |i| {
-        match latex::parse_answer(gold_answer(golds[i].as_ref())) {
-            Some(g) => math_score(completions[i].as_ref(), &g, mode, last_number_fallback, o),
+        match latex::parse_answer(&gold_answer(golds[i].as_ref())) {
+            Some(g) => math_score(completions[i].as_ref(), &g, mode, fb, o),
             None => f32::NAN,
         }
     })
@@ -206,6 +208,27 @@ mod fuzz {
         "_{5}",
         "e5",
         "E-3",
+        // issue 11's forms
+        "\\overline{3}",
+        "\\overline",
+        " or ",
+        " and ",
+        "\\text{ or }",
+        "\\quad",
+        "\\choose",
+        "\\emptyset",
+        "\\mathbb{R}",
+        ":",
+        "2^{128}",
+        "Final Answer: ",
+        " is ",
+        "A: ",
+        "\u{2212}",
+        "36 320",
+        "(p,q)",
+        "f(x)",
+        "\\ne",
+        "0.0833333333333333",
     ];
 
     fn rng(state: &mut u64) -> u64 {
@@ -288,7 +311,11 @@ mod fuzz {
         for _ in 0..n {
             let a = input(&mut st);
             let b = input(&mut st);
-            let _ = extract::extract(&a, Mode::Auto, true);
+            let all = Fallback {
+                last_math: true,
+                last_number: true,
+            };
+            let _ = extract::extract(&a, Mode::Auto, all);
             let pa = latex::parse_answer(&a);
             let pb = latex::parse_answer(&b);
             if let Some(p) = &pa {

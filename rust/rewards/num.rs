@@ -226,7 +226,10 @@ impl C {
         if self.im == 0.0 && self.re > 0.0 {
             return C::real(self.re.ln());
         }
-        C::new(self.abs().ln(), self.im.atan2(self.re))
+        // a signed zero (`-(1)` is `-1 - 0i`) must not pick the other branch:
+        // `\\sqrt{-1}` is `i`, not `-i`
+        let im = if self.im == 0.0 { 0.0 } else { self.im };
+        C::new(self.abs().ln(), im.atan2(self.re))
     }
     /// Principal square root.
     pub fn sqrt(self) -> C {

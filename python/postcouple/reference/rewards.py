@@ -39,8 +39,9 @@ def _braced(s: str, i: int) -> str | None:
     return None
 
 
-def boxed(s: str) -> str | None:
-    a, f = s.rfind("\\boxed"), s.rfind("\\fbox")
+def _box_before(s: str, end: int) -> tuple[int, str, int] | None:
+    head = s[:end]
+    a, f = head.rfind("\\boxed"), head.rfind("\\fbox")
     if a < 0 and f < 0:
         return None
     p, n = (a, 6) if a > f else (f, 5)
@@ -49,11 +50,51 @@ def boxed(s: str) -> str | None:
     off = p + n + len(rest) - len(t)
     if t.startswith("{"):
         x = _braced(s, off)
-        return x.strip(WS) or None if x is not None else None
+        if x is None or not x.strip(WS):
+            return None
+        return p, x.strip(WS), off + len(x) + 2
     if rest.startswith(" "):
         m = re.match("[^$" + WS + "]*", t)
-        return m.group(0) or None
+        tok = m.group(0) if m else ""
+        return (p, tok, off + len(tok)) if tok else None
     return None
+
+
+def boxed(s: str) -> str | None:
+    b = _box_before(s, len(s))
+    return b[1] if b else None
+
+
+_CONNECT = ["$", ",", ";", "\\quad", "\\qquad", "\\text{", "\\mbox{", "}", "and", "or"]
+_CONNECT += ["\\(", "\\)", "\\,", "&"]
+
+
+def _connector(g: str) -> bool:
+    if len(g.encode("utf-8", "surrogatepass")) > 64:
+        return False
+    t = g
+    while True:
+        t = t.lstrip(WS)
+        if not t:
+            return True
+        w = next((w for w in _CONNECT if t.startswith(w)), None)
+        if w is None:
+            return False
+        t = t[len(w) :]
+
+
+def boxed_joined(s: str) -> str | None:
+    b = _box_before(s, len(s))
+    if b is None:
+        return None
+    start, parts = b[0], [b[1]]
+    while len(parts) < 8:
+        prev = _box_before(s, start)
+        if prev is None or prev[2] > start or not _connector(s[prev[2] : start]):
+            break
+        parts.append(prev[1])
+        start = prev[0]
+    return ", ".join(reversed(parts))
 
 
 def gsm8k(s: str) -> str | None:
@@ -96,23 +137,198 @@ def _sentence(rest: str) -> str:
     return rest
 
 
-def _rfind_ci(s: str, needle: str) -> int:
+def _lower(s: str) -> str:
     # ASCII-only case folding, like the core (str.lower() would fold non-ASCII too)
-    low = s.translate({c: c + 32 for c in range(65, 91)})
-    return low.rfind(needle)
+    return s.translate({c: c + 32 for c in range(65, 91)})
+
+
+def _rfind_ci(s: str, needle: str) -> int:
+    return _lower(s).rfind(needle)
+
+
+def _leading_math(t: str) -> str | None:
+    for o, c in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if t.startswith(o):
+            rest = t[len(o) :]
+            if c == "$":
+                m = re.search(r"(?<!\\)\$", rest)
+                return rest[: m.start()] if m else None
+            e = rest.find(c)
+            return rest[:e] if e >= 0 else None
+    return None
+
+
+def _clean_math(x: str) -> str:
+    return x.strip(WS).rstrip(".,;").strip(WS)
+
+
+def _last_is(t: str) -> int | None:
+    in_math, found = False, None
+    for i, c in enumerate(t):
+        if c == "$" and (i == 0 or t[i - 1] != "\\"):
+            in_math = not in_math
+        elif not in_math and t.startswith(" is ", i):
+            found = i + 4
+    return found
+
+
+def _is_alpha(c: str) -> bool:
+    return "a" <= c <= "z" or "A" <= c <= "Z"
+
+
+_KEEP_WORDS = ("plus", "minus", "times", "divided", "over", "squared", "cubed", "mod", "modulo")
+_KEEP_WORDS += ("percent", "percentage", "pct")
+
+
+def _cut_words(t: str) -> str:
+    depth, digit, i = 0, False, 0
+    while i < len(t):
+        c = t[i]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+        elif c == "\\":
+            i += 1
+            while i < len(t) and _is_alpha(t[i]):
+                i += 1
+            continue
+        if "0" <= c <= "9":
+            digit = True
+        if depth == 0 and _is_alpha(c) and (i == 0 or t[i - 1] == " "):
+            j = i
+            while j < len(t) and _is_alpha(t[j]):
+                j += 1
+            word = t[i:j]
+            ends = j == len(t) or not (_is_alpha(t[j]) or "0" <= t[j] <= "9" or t[j] == "_")
+            if digit and ends and len(word) >= 2 and word not in ("or", "and"):
+                if _lower(word) in _KEEP_WORDS:
+                    return t
+                head = t[:i].rstrip(WS)
+                for w in (" and", " or", ","):
+                    head = (head[: -len(w)] if head.endswith(w) else head).rstrip(WS)
+                return head
+            i = j
+            continue
+        i += 1
+    return t
+
+
+def _refine(x: str) -> str | None:
+    t = x.lstrip(":*" + WS)
+    for _ in range(2):
+        m = _leading_math(t)
+        if m is not None:
+            return _clean_math(m) or None
+        if t[:1] and ("0" <= t[0] <= "9" or t[0] in "-+.([{\\\u2212"):
+            break
+        p = _last_is(t)
+        if p is None:
+            break
+        t = t[p:].lstrip(WS)
+    return _clean(_cut_words(_clean(t))) or None
 
 
 def answer_is(s: str) -> str | None:
     p = _rfind_ci(s, "answer is")
-    return (_clean(_sentence(s[p + 9 :])) or None) if p >= 0 else None
+    return _refine(_sentence(s[p + 9 :])) if p >= 0 else None
+
+
+def _colon_anchor(s: str) -> tuple[int, int] | None:
+    low, before = _lower(s), len(s)
+    while True:
+        p = low.rfind("answer", 0, before)
+        if p < 0:
+            return None
+        j = p + 6
+        while j < len(s) and s[j] in "*} " and j < p + 12:
+            j += 1
+        if j < len(s) and s[j] == ":":
+            return p, j + 1
+        before = p + 5
+        if p == 0:
+            return None
 
 
 def answer_colon(s: str) -> str | None:
-    p = _rfind_ci(s, "answer:")
-    return (_clean(s[p + 7 :].split("\n")[0]) or None) if p >= 0 else None
+    a = _colon_anchor(s)
+    return _refine(s[a[1] :].split("\n")[0]) if a else None
 
 
-_NUM = re.compile(r"-?\.?[0-9]+(?:[,./][0-9]+)*")
+def a_colon(s: str) -> str | None:
+    end = len(s)
+    while (p := s.rfind("A:", 0, end)) >= 0:
+        line = s[s.rfind("\n", 0, p) + 1 : p]
+        if all(c in " *\t" for c in line):
+            return _refine(s[p + 2 :].split("\n")[0])
+        end = p
+    return None
+
+
+def _anchored(s: str) -> str | None:
+    i, c = _rfind_ci(s, "answer is"), _colon_anchor(s)
+    colon_last = c[0] > i if (i >= 0 and c) else i < 0
+    fs = (answer_colon, answer_is) if colon_last else (answer_is, answer_colon)
+    return fs[0](s) or fs[1](s) or a_colon(s)
+
+
+def _or_and(g: str) -> bool:
+    t = g.strip(WS)
+    t = t[1:].lstrip(WS) if t.startswith(",") else t
+    if t.startswith("\\text{") and t.endswith("}"):
+        t = t[6:-1]
+    return t.strip(WS) in ("or", "and")
+
+
+def last_math(s: str) -> str | None:
+    open_, segs, i = None, [], 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s):
+            n = s[i + 1]
+            if open_ is None and n in "([":
+                open_ = (i, i + 2, ")" if n == "(" else "]")
+            elif open_ is not None and n == open_[2]:
+                segs, open_ = [*segs[-7:], (open_[0], open_[1], i)], None
+            i += 2
+            continue
+        if c == "$":
+            two = s.startswith("$$", i)
+            kind = "D" if two else "$"
+            if open_ is None:
+                open_ = (i, i + 1 + two, kind)
+            elif open_[2] == kind:
+                segs, open_ = [*segs[-7:], (open_[0], open_[1], i)], None
+            i += 1 + two
+            continue
+        i += 1
+    if not segs:
+        return None
+    start, cs, ce = segs[-1]
+    parts = [s[cs:ce].strip(WS)]
+    if not parts[0]:
+        return None
+    for st, cs, ce in reversed(segs[:-1]):
+        close_len = 2 if s.startswith("$$", ce) or s.startswith("\\", ce) else 1
+        c = s[cs:ce].strip(WS)
+        if not c or not _or_and(s[ce + close_len : start]):
+            break
+        parts.append(c)
+        start = st
+    return ", ".join(reversed(parts))
+
+
+def choice_line(s: str) -> str | None:
+    line = s.rstrip(WS).split("\n")[-1].strip(WS)
+    t = line.strip("*$").strip(WS)
+    for w in ("\\textbf{", "\\text{", "\\mathrm{", "\\mathbf{"):
+        if t.startswith(w) and t.endswith("}"):
+            t = t[len(w) : -1].strip(WS)
+    ok = len(t) == 3 and t[0] == "(" and t[2] == ")" and "A" <= t[1] <= "Z"
+    return t if ok else None
+
+
+_NUM = re.compile(r"(?:-|\u2212)?\.?[0-9]+(?:[,./][0-9]+)*")
 
 
 def last_number(s: str) -> str | None:
@@ -120,15 +336,21 @@ def last_number(s: str) -> str | None:
     return ms[-1].group(0) if ms else None
 
 
-def extract(s: str, mode: str = "auto", last_number_fallback: bool = False) -> str | None:
+def extract(
+    s: str, mode: str = "auto", last_number_fallback: bool = False, last_math_fallback: bool = False
+) -> str | None:
     if mode == "auto":
-        for f in (boxed, tag, gsm8k, answer_is, answer_colon):
-            x = f(s)
-            if x is not None:
-                return x
-        return last_number(s) if last_number_fallback else None
+        x = boxed_joined(s) or tag(s)
+        if x is None and (g := gsm8k(s)) is not None:
+            x = _refine(g)
+        x = x or _anchored(s)
+        if x is None and last_math_fallback:
+            x = last_math(s) or choice_line(s)
+        if x is None and last_number_fallback:
+            x = last_number(s)
+        return x
     return {
-        "boxed": boxed,
+        "boxed": boxed_joined,
         "gsm8k": gsm8k,
         "tag": tag,
         "answer_is": answer_is,
