@@ -9,17 +9,13 @@ Examples::
 
 from __future__ import annotations
 
-import argparse
-import sys
-
-from postcouple.train.config import RunConfig, apply_overrides, load_toml
+from postcouple import _cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = _cli.ArgumentParser(
         prog="postcouple train",
         description=__doc__.split("\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n", 1)[1],
     )
     ap.add_argument("--config", help="a TOML run config (see postcouple.train.config)")
@@ -35,15 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task-path", help="data file/folder of the task (task.options.path)")
     ap.add_argument("--schedule", help='e.g. "sft:300,rl:50" or "alt(sft:10,rl:10)x5"')
     ap.add_argument("--out", help="run directory")
-    ap.add_argument("--seed", type=int)
+    ap.add_argument("--seed", type=int, help="random seed (data order, init, sampling)")
     ap.add_argument("--init-from", help="start from a run directory or model directory")
     ap.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     ap.add_argument("--overwrite", action="store_true", help="start afresh in an existing --out")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     try:
-        cfg = load_toml(a.config) if a.config else RunConfig()
-        cfg = apply_overrides(cfg, list(a.set))
+        cfg = _cli.load_config(a.config, a.set)
         # flags are set directly (no TOML parsing of paths and names)
         if a.model is not None:
             cfg.model.name = a.model
@@ -61,12 +56,10 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(cfg, attr, flag)
         if a.no_progress:
             cfg.progress = False
-        from postcouple.train.schedule import parse_schedule
-
-        parse_schedule(cfg.schedule)
     except (ValueError, TypeError, OSError) as e:
-        print(f"postcouple train: {e}", file=sys.stderr)
-        return 2
+        raise _cli.UsageError(str(e)) from None
+    _cli.check_out(cfg.out, resume=a.resume, overwrite=a.overwrite)
+    _cli.check_run(cfg)
     from postcouple.train.engine import run
 
     last = run(cfg, resume=a.resume, overwrite=a.overwrite)
