@@ -248,3 +248,27 @@ def test_bench_leads_with_the_strongest_peer(capsys):
     for x in lines:
         if " vs " in x and "not installed" not in x:
             assert x.rstrip().endswith("x"), x
+
+
+def test_coupling_overwrite_clears_the_experiment_and_resume_keeps_it(tmp_path, monkeypatch):
+    import postcouple.coupling.experiment as experiment
+    import postcouple.coupling.report as report
+
+    ran: list[list[str]] = []
+    monkeypatch.setattr(
+        experiment, "run_jobs", lambda jobs, **kw: ran.append([j.name for j in jobs])
+    )
+    monkeypatch.setattr(report, "write_report", lambda out, name, secs: {})
+    monkeypatch.setattr(report, "table", lambda summ: "")
+    exp = tmp_path / "exp"
+    (exp / "seed0" / "base").mkdir(parents=True)
+    (exp / "seed0" / "base" / "metrics.jsonl").write_text("{}\n")
+    (exp / "summary.json").write_text("{}")
+    (exp / "notes.txt").write_text("mine")
+    args = ["coupling", "--out", str(exp), "--seeds", "0", "--scale", "0.01", "--no-progress"]
+    assert main([*args, "--resume"]) == 0
+    assert (exp / "seed0" / "base" / "metrics.jsonl").exists() and len(ran) == 1
+    assert main([*args, "--overwrite"]) == 0
+    assert not (exp / "seed0").exists() and not (exp / "summary.json").exists()
+    assert (exp / "notes.txt").read_text() == "mine"  # only what an experiment writes goes
+    assert len(ran) == 2 and "seed0/base" in ran[1]

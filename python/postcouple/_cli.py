@@ -197,14 +197,19 @@ def check_out(
     """
     if resume and overwrite:
         raise UsageError("--resume, --overwrite: pass one or the other, not both")
+    if os.environ.get("RANK", "0") != "0":
+        # under torchrun rank 0 checks; another rank could see the files rank 0 has
+        # just started writing (and if rank 0 stops here, torchrun stops the rest)
+        return
     if held is None:
         held = holds_run(out)
     if resume and not held:
         raise UsageError(f"--resume: {out} holds no {what} to continue; drop --resume to start one")
     if held and not resume and not overwrite:
+        article = "an" if what[0] in "aeiou" else "a"
         raise UsageError(
-            f"--out: {out} already holds {'an' if what[0] in 'aeiou' else 'a'} {what}; pass --resume to continue it or --overwrite "
-            "to start afresh"
+            f"--out: {out} already holds {article} {what}; pass --resume to continue it or "
+            "--overwrite to start afresh"
         )
 
 
@@ -226,7 +231,7 @@ def check_run(cfg: Any) -> None:
     check_model(cfg.model.name)
 
 
-def _unprefixed(err: Exception) -> str:
+def unprefixed(err: Exception) -> str:
     # from_dict names keys from the root ("config.rl: ..."); the flag names the file
     return re.sub(r"^config(\.|: )", "", str(err))
 
@@ -243,11 +248,11 @@ def load_config(path: str | None, sets: list[str], base: Any = None) -> Any:
         except OSError as e:
             raise UsageError(f"--config: cannot read {path} ({e.strerror or e})") from None
         except (ValueError, TypeError) as e:  # TOML syntax errors are ValueErrors
-            raise UsageError(f"--config {path}: {_unprefixed(e)}") from None
+            raise UsageError(f"--config {path}: {unprefixed(e)}") from None
     try:
         return apply_overrides(base if base is not None else RunConfig(), list(sets))
     except (ValueError, TypeError) as e:
-        msg = _unprefixed(e)
+        msg = unprefixed(e)
         raise UsageError(msg if msg.startswith("--set") else f"--set: {msg}") from None
 
 

@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         sets = list(a.set) + ([f"task.options.path={a.task_path!r}"] if a.task_path else [])
         try:
             jobs = plan(preset, out, model=a.model, seeds=seeds, scale=a.scale, sets=sets)
-        except (ValueError, TypeError) as e:
-            ap.error(str(e))
+        except (ValueError, TypeError) as e:  # from the --set overrides
+            msg = _cli.unprefixed(e)
+            ap.error(msg if msg.startswith("--set") else f"--set: {msg}")
         _cli.check_out(
             out,
             resume=a.resume,
