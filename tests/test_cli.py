@@ -126,9 +126,17 @@ def test_an_error_has_no_traceback_in_a_real_process(tmp_path):
 
 
 @pytest.mark.parametrize("cmd", list(_COMMANDS))
-def test_help_is_plain_and_every_option_has_help(capsys, cmd):
-    # _cli.ArgumentParser raises at add_argument for an option without help, so a
-    # --help that prints means every option of the command has one
+def test_help_is_plain_and_every_option_has_help(capsys, monkeypatch, cmd):
+    import argparse
+
+    parsers: list[argparse.ArgumentParser] = []
+    original = argparse.ArgumentParser.parse_args
+
+    def recording(self, *args, **kwargs):
+        parsers.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", recording)
     with pytest.raises(SystemExit) as e:
         main([cmd, "--help"])
     assert e.value.code == 0
@@ -136,6 +144,9 @@ def test_help_is_plain_and_every_option_has_help(capsys, cmd):
     assert out.startswith(f"usage: postcouple {cmd}")
     for markup in ("``", ":func:", ":class:", ":mod:", "::\n"):
         assert markup not in out, (markup, out)
+    (parser,) = parsers
+    for action in parser._actions:
+        assert action.help and action.help.strip(), f"{cmd} {action.option_strings}: no help"
 
 
 def test_every_option_needs_help():
