@@ -60,14 +60,16 @@ run: ## the main job on the embedded default
 	$(BIN)/postcouple coupling
 
 # The wheels are built from the unpacked sdist, so every release proves the sdist builds.
+# tar -m gives the files fresh mtimes (the sdist stores 2006 ones): otherwise cargo would
+# take a stale library in target/ for up to date.
 wheel: $(BIN)/python ## dist/: the sdist and manylinux2014 abi3 wheels built from it (WHEEL_TARGETS)
 	$(BIN)/pip install -q $(WHEEL_TOOLS)
 	rm -rf dist target/sdist && mkdir -p target/sdist
 	$(BIN)/maturin sdist --out dist
-	# -m: fresh mtimes (the sdist stores 2006 ones), so cargo rebuilds instead of reusing
 	tar xzmf dist/postcouple-*.tar.gz -C target/sdist
 	for t in $(WHEEL_TARGETS); do \
-	  rustup target list --installed 2>/dev/null | grep -qx $$t || rustup target add $$t || exit 1; \
+	  rustc -vV | grep -qx "host: $$t" || rustup target list --installed 2>/dev/null | grep -qx $$t \
+	    || rustup target add $$t || exit 1; \
 	  (cd target/sdist/postcouple-* && PATH="$(abspath $(BIN)):$$PATH" CARGO_TARGET_DIR="$(abspath target)" \
 	    $(abspath $(BIN))/maturin build --release --strip --zig --compatibility manylinux2014 \
 	    --target $$t --out "$(abspath dist)") || exit 1; \
