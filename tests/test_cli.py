@@ -66,6 +66,7 @@ def _one_line_error(capsys, argv: list[str], *needles: str) -> str:
         (["train", "--task", "jsonl"], ["--task-path"]),
         (["train", "--set", "task.options.nope=1"], ["task.options", "'nope'", "max_operand"]),
         (["train", "--steps", "3"], ["--steps"]),
+        (["train", "--init-from", "no/such/run"], ["--init-from", "run directory"]),
         (["coupling", "--preset", "nope"], ["--preset", "tiny-arith", "qwen3-0.6b-cola"]),
         (["coupling", "--workers", "0"], ["--workers"]),
         (["coupling", "--seeds", "a,b"], ["--seeds"]),

@@ -229,6 +229,11 @@ def check_run(cfg: Any) -> None:
     check_schedule(cfg.schedule)
     check_task(cfg.task.name, cfg.task.options)
     check_model(cfg.model.name)
+    if cfg.init_from and not Path(cfg.init_from).exists():
+        raise UsageError(
+            f"--init-from: no such run or model folder {cfg.init_from}; "
+            "valid: a run directory (its final/ or latest checkpoint) or a model folder"
+        )
 
 
 def unprefixed(err: Exception) -> str:
