@@ -131,13 +131,14 @@ def test_main_job_end_to_end_at_small_scale(tmp_path):
         assert (out / f).stat().st_size > 0, f
     md = (out / "report.md").read_text()
     assert "Claim 1" in md and "| beta |" in md
-    # a second call resumes: every job is done, only the report is rebuilt
+    # a second call with --resume: every job is done, only the report is rebuilt
     r2 = subprocess.run(
         [
             sys.executable,
             "-m",
             "postcouple",
             "coupling",
+            "--resume",
             "--out",
             str(out),
             "--scale",

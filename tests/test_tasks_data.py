@@ -1,4 +1,8 @@
-"""Real-data tasks on ../shared/data: CoLA (the paper's task) and generic JSONL."""
+"""Real-data tasks: CoLA (the paper's task), GSM8K, MATH, generic JSONL; where data comes from.
+
+The real files live in ../shared/data beside the repo (tests skip without them);
+the loading tests (local path, offline Hub) make their own small files.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import pytest
 
 from postcouple.tasks import get_task
 from postcouple.tasks.base import Example
-from postcouple.tasks.data import ColaTask, JsonlTask
+from postcouple.tasks.data import ColaTask, Gsm8kTask, JsonlTask, MathTask, MissingDataError
 
 
 def test_cola_loads_the_real_files(data_dir):
@@ -47,7 +51,7 @@ def test_cola_rewards(reward_type, completion, expected, data_dir):
 
 
 def test_cola_bad_input(tmp_path):
-    with pytest.raises(FileNotFoundError, match="CoLA"):
+    with pytest.raises(MissingDataError, match="--task-path.*train.tsv and dev.tsv"):
         ColaTask(path=str(tmp_path))
     (tmp_path / "train.tsv").write_text("a\t2\t\tbad label\n")
     (tmp_path / "dev.tsv").write_text("a\t1\t\tfine\n")
@@ -70,7 +74,7 @@ def test_jsonl_task(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"q": 1}\n')
     with pytest.raises(ValueError, match="missing field"):
         JsonlTask(path=str(tmp_path / "bad.jsonl"), prompt_field="q")
-    with pytest.raises(ValueError, match="path"):
+    with pytest.raises(MissingDataError, match="--task-path"):
         JsonlTask()
 
 
@@ -90,6 +94,8 @@ def test_paper_preset_runs_end_to_end_with_the_tiny_model(tmp_path, data_dir, pr
             preset,
             "--model",
             "tiny",
+            "--task-path",
+            str(data_dir / task),
             "--out",
             str(out),
             "--scale",
@@ -119,7 +125,7 @@ def test_paper_preset_runs_end_to_end_with_the_tiny_model(tmp_path, data_dir, pr
         capture_output=True,
         text=True,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
-        cwd=str(Path(__file__).resolve().parents[1]),  # the preset reads ../shared/data/cola
+        cwd=str(tmp_path),
     )
     assert r.returncode == 0, r.stderr[-3000:]
     summ = json.loads((out / "summary.json").read_text())
@@ -181,3 +187,103 @@ def test_gsm8k_preset_trains_a_few_steps_on_the_tiny_model(tmp_path, data_dir):
     cfg.schedule, cfg.out, cfg.checkpoint_interval = "sft:2,rl:2", str(tmp_path / "g"), 10
     last = run(cfg)
     assert "reward" in last and 0.0 <= last["reward"] <= 1.0
+
+
+# -- where the data comes from: a local path, else the Hub, else a clear error --
+
+
+def _small_files(root: Path) -> None:
+    cola = root / "cola"
+    cola.mkdir()
+    rows = [f"src{i}\t{i % 2}\t\tsentence {i} ." for i in range(6)]
+    (cola / "train.tsv").write_text("\n".join(rows) + "\n")
+    (cola / "dev.tsv").write_text("\n".join(rows[:3]) + "\n")
+    gsm = root / "gsm8k"
+    gsm.mkdir()
+    q = [
+        {"question": f"{i} + 1?", "answer": f"{i} + 1 = <<{i}+1={i + 1}>>{i + 1}\n#### {i + 1}"}
+        for i in range(4)
+    ]
+    for split in ("train", "test"):
+        (gsm / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in q) + "\n")
+    m = [{"problem": f"{i}?", "solution": f"\\boxed{{{i}}}", "answer": str(i)} for i in range(8)]
+    (root / "math.jsonl").write_text("\n".join(json.dumps(r) for r in m) + "\n")
+
+
+def test_tasks_load_from_a_local_path(tmp_path):
+    _small_files(tmp_path)
+    cola = ColaTask(path=str(tmp_path / "cola"), num_eval=None)
+    assert len(cola.train_examples()) == 6 and len(cola.eval_examples()) == 3
+    assert {e.meta["source"] for e in cola.train_examples()} == {f"src{i}" for i in range(6)}
+    gsm = Gsm8kTask(path=str(tmp_path / "gsm8k"))
+    assert sorted(e.answer for e in gsm.eval_examples()) == ["1", "2", "3", "4"]
+    for e in gsm.train_examples():
+        assert e.response.endswith(f"#### {e.answer}") and "<<" not in e.response
+    math = MathTask(path=str(tmp_path / "math.jsonl"), num_eval=2)
+    assert len(math.train_examples()) == 6 and len(math.eval_examples()) == 2
+    # a folder holding test.jsonl is accepted too
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "test.jsonl").write_text((tmp_path / "math.jsonl").read_text())
+    assert len(MathTask(path=str(tmp_path / "m"), num_eval=2).eval_examples()) == 2
+
+
+@pytest.mark.parametrize("task", ["cola", "gsm8k", "math"])
+def test_a_missing_local_path_names_the_flag(tmp_path, task):
+    with pytest.raises(MissingDataError, match=r"--task-path \(task.options.path\): no "):
+        get_task(task, path=str(tmp_path / "nowhere"))
+
+
+def _offline_env(tmp_path: Path) -> dict[str, str]:
+    # an empty Hugging Face cache and no network: the Hub cannot answer
+    return dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        HF_HOME=str(tmp_path / "hf"),
+        HF_DATASETS_CACHE=str(tmp_path / "hf" / "datasets"),
+        OMP_NUM_THREADS="1",
+    )
+
+
+def test_offline_without_a_path_is_a_clear_error(tmp_path):
+    pytest.importorskip("datasets")
+    code = (
+        "from postcouple.tasks.data import MissingDataError, Gsm8kTask\n"
+        "try:\n    Gsm8kTask()\nexcept MissingDataError as e:\n    print('ERR', e)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_offline_env(tmp_path)
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("ERR gsm8k: no --task-path (task.options.path) given")
+    assert "openai/gsm8k" in r.stdout and "offline" in r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["train", "coupling"])
+def test_offline_cli_error_is_one_line_and_a_path_fixes_it(tmp_path, cmd):
+    pytest.importorskip("datasets")
+    args = (
+        ["train", "--task", "cola", "--schedule", "sft:1", "--out", str(tmp_path / "r")]
+        if cmd == "train"
+        else [
+            "coupling",
+            "--preset",
+            "qwen3-0.6b-cola",
+            "--model",
+            "tiny",
+            "--out",
+            str(tmp_path / "c"),
+        ]
+    )
+    env = _offline_env(tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "postcouple", *args, "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
+    )
+    assert r.returncode == 2, r.stderr[-2000:]
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(f"postcouple {cmd}: error: cola: no --task-path"), line
+    assert "nyu-mll/glue" in line and "train.tsv and dev.tsv" in line

@@ -6,8 +6,9 @@ The compiled core is importable with only numpy installed::
     from postcouple.packing import pack
     from postcouple.rewards import math_reward
 
-Training (``postcouple.train``) and the coupling experiment
-(``postcouple.coupling``) need the ``train`` extra (torch, transformers).
+Training (postcouple.train), the coupling experiment (postcouple.coupling) and
+the training commands of the postcouple CLI need the train extra:
+pip install 'postcouple[train]'.
 """
 
 from postcouple._core import __version__

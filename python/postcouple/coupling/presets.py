@@ -138,7 +138,7 @@ PRESETS: dict[str, Preset] = {
     "qwen3-0.6b-cola": Preset(
         "qwen3-0.6b-cola",
         _qwen3_base(
-            {"name": "cola", "options": {"path": "../shared/data/cola"}},
+            {"name": "cola"},
             sft={"learning_rate": 1e-5, "batch_size": 32, "max_length": 256},
             max_new_tokens=64,
             probe_examples=64,
@@ -148,7 +148,7 @@ PRESETS: dict[str, Preset] = {
     "qwen3-0.6b-gsm8k": Preset(
         "qwen3-0.6b-gsm8k",
         _qwen3_base(
-            {"name": "gsm8k", "options": {"path": "../shared/data/gsm8k"}},
+            {"name": "gsm8k"},
             sft={"learning_rate": 1e-5, "batch_size": 16, "max_length": 512},
             max_new_tokens=320,
             probe_examples=32,

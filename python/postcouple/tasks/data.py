@@ -19,9 +19,17 @@
 
 Every reward here is computed by the Rust core (``postcouple.rewards``).
 
+Where the data comes from: ``path`` (``--task-path`` on the command line, or
+``task.options.path`` in a config) names local files. Without it, CoLA, GSM8K
+and MATH-500 load from the Hugging Face Hub through ``datasets``
+(:data:`HUB`: ``nyu-mll/glue`` ``cola``, ``openai/gsm8k`` ``main``,
+``HuggingFaceH4/MATH-500``; cached after the first download). When neither
+works (no path, and offline or without ``datasets``), a
+:class:`MissingDataError` says which flag to set.
+
 Example:
     >>> from postcouple.tasks.data import ColaTask
-    >>> task = ColaTask(path="../shared/data/cola")  # doctest: +SKIP
+    >>> task = ColaTask(path="cola")  # a folder with train.tsv, dev.tsv  # doctest: +SKIP
     >>> task.train_examples()[0].response  # doctest: +SKIP
     '<answer>acceptable</answer>'
 """
@@ -30,10 +38,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +57,105 @@ COLA_PROMPT = (
     "Is the following sentence grammatically acceptable? Answer with "
     "<answer>acceptable</answer> or <answer>unacceptable</answer>.\nSentence: {sentence}\n"
 )
+
+
+# -- where the data comes from -------------------------------------------------
+
+#: task -> (Hub dataset, its config, {our split name: the Hub's split})
+HUB: dict[str, tuple[str, str | None, dict[str, str]]] = {
+    "cola": ("nyu-mll/glue", "cola", {"train": "train", "dev": "validation"}),
+    "gsm8k": ("openai/gsm8k", "main", {"train": "train", "test": "test"}),
+    "math": ("HuggingFaceH4/MATH-500", None, {"test": "test"}),
+}
+#: what a local ``path`` must hold, per task (for the messages)
+LOCAL = {
+    "cola": "a folder with train.tsv and dev.tsv (CoLA's TSV), or one such file",
+    "gsm8k": "a folder with train.jsonl and test.jsonl (GSM8K's JSON lines)",
+    "math": "a JSON lines file of problem/solution/answer (e.g. MATH-500's test.jsonl)",
+    "jsonl": "a JSON lines file",
+}
+PATH_FLAG = "--task-path (task.options.path)"
+
+
+class MissingDataError(FileNotFoundError):
+    """A task's data is neither at its ``path`` nor reachable on the Hub; says what to set."""
+
+
+@dataclass(frozen=True)
+class HubSplit:
+    """One split of a task's Hub dataset (what a task reads when it has no ``path``)."""
+
+    task: str
+    split: str
+
+    def __str__(self) -> str:
+        repo, config, splits = HUB[self.task]
+        return f"{repo}{f' ({config})' if config else ''} split {splits[self.split]!r}"
+
+
+def data_file(task: str, path: str, name: str) -> Path | HubSplit:
+    """The file ``name`` of a task: under ``path`` (a folder), ``path`` itself (a file),
+    or, with no ``path``, the matching split on the Hub.
+
+    Raises:
+        MissingDataError: ``path`` is set but holds no such file.
+    """
+    if not path:
+        if task not in HUB:
+            raise MissingDataError(f"{task}: no data path; set {PATH_FLAG} to {LOCAL[task]}")
+        return HubSplit(task, Path(name).stem)
+    root = Path(path).expanduser()
+    f = root / name if root.is_dir() else root
+    if not f.exists():
+        raise MissingDataError(
+            f"{PATH_FLAG}: no {f} for task {task!r}; expected {LOCAL.get(task, name)}"
+        )
+    return f
+
+
+def hub_rows(src: HubSplit) -> list[dict[str, Any]]:
+    """The rows of a Hub split through ``datasets`` (offline: from its cache only)."""
+    repo, config, splits = HUB[src.task]
+    how = f"set {PATH_FLAG} to {LOCAL[src.task]}"
+    try:
+        import datasets
+    except ImportError:
+        raise MissingDataError(
+            f"{src.task}: no {PATH_FLAG} given, and loading {repo} from the Hugging Face Hub "
+            f"needs `datasets` (pip install datasets); or {how}"
+        ) from None
+    try:
+        ds = datasets.load_dataset(repo, config, split=splits[src.split])
+    except Exception as e:  # offline and not cached, no network, no such split, ...
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        offline = any(
+            os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+            for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+        )
+        where = "offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE) and not cached" if offline else why
+        raise MissingDataError(
+            f"{src.task}: no {PATH_FLAG} given, and {src} could not be loaded from the "
+            f"Hugging Face Hub ({where}); {how}"
+        ) from None
+    return [dict(r) for r in ds]
+
+
+def check_source(task: str, path: str) -> None:
+    """Raise :class:`MissingDataError` now if the task's data cannot be found (cheap: the
+    Hub is only tried when offline, where its cache answers at once)."""
+    names = {"cola": "train.tsv", "gsm8k": "train.jsonl", "math": "test.jsonl", "jsonl": ""}
+    src = data_file(task, path, names.get(task, ""))
+    if isinstance(src, HubSplit):
+        try:
+            import datasets  # noqa: F401
+        except ImportError:
+            hub_rows(src)  # raises the message that names the flag
+        offline = any(
+            os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+            for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+        )
+        if offline:
+            hub_rows(src)
 
 
 def _check_reward(reward_type: str) -> None:
@@ -99,7 +208,7 @@ def _shuffled(out: list[Example], seed: int, limit: int | None) -> list[Example]
 class ColaTask(_Split):
     """CoLA with a strict answer format (see the module docstring)."""
 
-    path: str = "../shared/data/cola"
+    path: str = ""  # folder with train.tsv / dev.tsv, or one TSV; "" = the Hub (GLUE cola)
     reward_type: str = "correct_and_format"
     num_train: int | None = None
     num_eval: int | None = 512
@@ -108,37 +217,42 @@ class ColaTask(_Split):
 
     def __post_init__(self) -> None:
         _check_reward(self.reward_type)
-        root = Path(self.path)
-        train_f = root / "train.tsv" if root.is_dir() else root
-        dev_f = root / "dev.tsv" if root.is_dir() else root
-        for f in (train_f, dev_f):
-            if not f.exists():
-                raise FileNotFoundError(f"path: no CoLA file {f} (expected train.tsv, dev.tsv)")
+        train_f = data_file("cola", self.path, "train.tsv")
+        dev_f = data_file("cola", self.path, "dev.tsv")
         self._train = self._load(train_f, self.num_train)
         self._eval = self._load(dev_f, self.num_eval)
 
-    def _load(self, f: Path, limit: int | None) -> list[Example]:
+    def _load(self, f: Path | HubSplit, limit: int | None) -> list[Example]:
         out = []
-        with open(f, newline="", encoding="utf-8") as fh:
-            for i, row in enumerate(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)):
-                if len(row) != 4 or row[1] not in ("0", "1"):
-                    raise ValueError(
-                        f"{f}:{i + 1}: expected 4 tab-separated fields with a 0/1 "
-                        f"label, got {row!r}"
-                    )
-                gold = "acceptable" if row[1] == "1" else "unacceptable"
-                out.append(
-                    Example(
-                        COLA_PROMPT.format(sentence=row[3].strip()),
-                        f"<answer>{gold}</answer>",
-                        gold,
-                        {"source": row[0]},
-                    )
+        for source, label, sentence in _cola_rows(f):
+            gold = "acceptable" if label == "1" else "unacceptable"
+            out.append(
+                Example(
+                    COLA_PROMPT.format(sentence=sentence.strip()),
+                    f"<answer>{gold}</answer>",
+                    gold,
+                    {"source": source},
                 )
+            )
         return _shuffled(out, self.seed, limit)
 
     def reward(self, completions: list[str], examples: list[Example]) -> np.ndarray:
         return tag_reward(completions, _golds(completions, examples), self.reward_type)
+
+
+def _cola_rows(f: Path | HubSplit) -> list[tuple[str, str, str]]:
+    """(source, "0"/"1" label, sentence) rows of CoLA's TSV or of GLUE cola on the Hub."""
+    if isinstance(f, HubSplit):
+        return [("", str(r["label"]), r["sentence"]) for r in hub_rows(f)]
+    out = []
+    with open(f, newline="", encoding="utf-8") as fh:
+        for i, row in enumerate(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)):
+            if len(row) != 4 or row[1] not in ("0", "1"):
+                raise ValueError(
+                    f"{f}:{i + 1}: expected 4 tab-separated fields with a 0/1 label, got {row!r}"
+                )
+            out.append((row[0], row[1], row[3]))
+    return out
 
 
 def tag_reward(completions: list[str], golds: list[str], reward_type: str) -> np.ndarray:
@@ -182,15 +296,15 @@ class JsonlTask(_Split):
     def __post_init__(self) -> None:
         _check_reward(self.reward_type)
         if not self.path:
-            raise ValueError("path: a JSONL file is required")
-        rows = self._load(Path(self.path))
+            raise MissingDataError(f"jsonl: no data path; set {PATH_FLAG} to {LOCAL['jsonl']}")
+        rows = self._load(data_file("jsonl", self.path, ""))
         if self.eval_path:
             self._train, self._eval = rows, self._load(Path(self.eval_path))
         else:
             k = min(self.num_eval, len(rows) // 2)
             self._train, self._eval = rows[: len(rows) - k], rows[len(rows) - k :]
 
-    def _load(self, f: Path) -> list[Example]:
+    def _load(self, f: Path | HubSplit) -> list[Example]:
         fields = (self.prompt_field, self.response_field, self.answer_field)
         return [
             Example(str(d[fields[0]]), str(d[fields[1]]), str(d[fields[2]]).strip().lower())
@@ -205,9 +319,16 @@ GSM8K_PROMPT = "Question: {question}\nSolve it step by step; end with '#### <num
 MATH_PROMPT = "Problem: {problem}\nSolve it; put the final answer in \\boxed{{}}.\nSolution: "
 
 
-def _read_jsonl(f: Path, fields: tuple[str, ...]) -> list[dict]:
+def _read_jsonl(f: Path | HubSplit, fields: tuple[str, ...]) -> list[dict]:
+    """The rows of a JSON lines file (or a Hub split), each checked for ``fields``."""
+    if isinstance(f, HubSplit):
+        rows = hub_rows(f)
+        missing = [k for k in fields if rows and k not in rows[0]]
+        if missing:
+            raise ValueError(f"{f}: missing field(s) {missing}")
+        return rows
     if not f.exists():
-        raise FileNotFoundError(f"path: {f} does not exist")
+        raise MissingDataError(f"{PATH_FLAG}: {f} does not exist")
     rows = []
     with open(f, encoding="utf-8") as fh:
         for i, line in enumerate(fh):
@@ -231,20 +352,20 @@ def _math_reward(completions: list[str], examples: list[Example], mode: str) -> 
 
 @dataclass
 class Gsm8kTask(_Split):
-    """GSM8K (see the module docstring): ``path`` holds ``train.jsonl`` and ``test.jsonl``."""
+    """GSM8K (see the module docstring): ``path`` holds ``train.jsonl`` and ``test.jsonl``
+    ("" = ``openai/gsm8k`` on the Hub)."""
 
-    path: str = "../shared/data/gsm8k"
+    path: str = ""
     num_train: int | None = None
     num_eval: int | None = 512
     seed: int = 0
     name: str = "gsm8k"
 
     def __post_init__(self) -> None:
-        root = Path(self.path)
-        self._train = self._load(root / "train.jsonl", self.num_train)
-        self._eval = self._load(root / "test.jsonl", self.num_eval)
+        self._train = self._load(data_file("gsm8k", self.path, "train.jsonl"), self.num_train)
+        self._eval = self._load(data_file("gsm8k", self.path, "test.jsonl"), self.num_eval)
 
-    def _load(self, f: Path, limit: int | None) -> list[Example]:
+    def _load(self, f: Path | HubSplit, limit: int | None) -> list[Example]:
         out = []
         for d in _read_jsonl(f, ("question", "answer")):
             body, sep, final = d["answer"].rpartition("####")
@@ -268,15 +389,18 @@ class Gsm8kTask(_Split):
 @dataclass
 class MathTask(_Split):
     """MATH-style problems (see the module docstring); ``path`` is one JSONL file,
-    split into train and the last ``num_eval`` rows held out (after a seeded shuffle)."""
+    split into train and the last ``num_eval`` rows held out (after a seeded shuffle);
+    "" = ``HuggingFaceH4/MATH-500`` on the Hub."""
 
-    path: str = "../shared/data/math500/test.jsonl"
+    path: str = ""
     num_eval: int = 100
     seed: int = 0
     name: str = "math"
 
     def __post_init__(self) -> None:
-        rows = _read_jsonl(Path(self.path), ("problem", "solution", "answer"))
+        rows = _read_jsonl(
+            data_file("math", self.path, "test.jsonl"), ("problem", "solution", "answer")
+        )
         ex = [
             Example(
                 MATH_PROMPT.format(problem=d["problem"].strip()), d["solution"].strip(), d["answer"]

@@ -24,7 +24,7 @@ import argparse
 import os
 import sys
 
-from postcouple.train.config import RunConfig, apply_overrides, load_toml
+from postcouple import _cli
 
 
 def _threads(value: str) -> int:
@@ -49,12 +49,10 @@ def set_threads(threads: int | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    doc = __doc__ or ""
-    ap = argparse.ArgumentParser(
+    ap = _cli.ArgumentParser(
         prog="postcouple train",
-        description=doc.split("\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=doc.split("\n", 1)[1],
+        description=__doc__.split("\n")[0],
+        epilog=__doc__.split("\n", 1)[1],
     )
     ap.add_argument("--config", help="a TOML run config (see postcouple.train.config)")
     ap.add_argument(
@@ -82,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_args(argv)
     try:
-        cfg = load_toml(a.config) if a.config else RunConfig()
-        cfg = apply_overrides(cfg, list(a.set))
+        cfg = _cli.load_config(a.config, a.set)
         # flags are set directly (no TOML parsing of paths and names)
         if a.model is not None:
             cfg.model.name = a.model
@@ -103,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             cfg.progress = False
         cfg.validate()
     except (ValueError, TypeError, OSError) as e:
-        print(f"postcouple train: {e}", file=sys.stderr)
-        return 2
+        raise _cli.UsageError(str(e)) from None
+    _cli.check_out(cfg.out, resume=a.resume, overwrite=a.overwrite)
+    _cli.check_run(cfg)
     set_threads(a.threads)
     from postcouple.train.engine import run
     from postcouple.train.interrupt import EXIT_INTERRUPTED, TrainingInterrupted, graceful_interrupt
