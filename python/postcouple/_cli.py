@@ -66,6 +66,20 @@ def missing_extra(err: ModuleNotFoundError) -> str | None:
     return f"this command needs the training extras (no module {name!r}): {TRAIN_HINT}"
 
 
+def require_train() -> None:
+    """Import the training extras up front, so a numpy-only install fails here, in one line.
+
+    Commands that train import torch lazily (``--help`` needs none of it), and the
+    coupling and compare jobs import it only in their worker processes: without this
+    check their first sign of a missing extra would be a traceback from a worker.
+    The ``ModuleNotFoundError`` is turned into one line by :func:`postcouple.cli.main`.
+    """
+    import importlib
+
+    for name in ("torch", "transformers", "safetensors", "tomli_w"):
+        importlib.import_module(name)
+
+
 # -- argparse ------------------------------------------------------------------
 
 _ROLES = re.compile(r":(?:class|func|mod|meth|attr|data|exc):`~?([^`]+)`")

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds = tuple(int(s) for s in a.seeds.split(","))
         except ValueError:
             ap.error(f"--seeds: expected comma-separated integers, got {a.seeds!r}")
+    _cli.require_train()
     from postcouple.coupling.experiment import plan, run_jobs
     from postcouple.coupling.report import table, write_report
 

@@ -98,11 +98,15 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(cfg, attr, flag)
         if a.no_progress:
             cfg.progress = False
-        cfg.validate()
     except (ValueError, TypeError, OSError) as e:
         raise _cli.UsageError(str(e)) from None
     _cli.check_out(cfg.out, resume=a.resume, overwrite=a.overwrite)
-    _cli.check_run(cfg)
+    _cli.check_run(cfg)  # flags first, so an error names the flag that set the value
+    try:
+        cfg.validate()
+    except (ValueError, TypeError) as e:
+        raise _cli.UsageError(str(e)) from None
+    _cli.require_train()
     set_threads(a.threads)
     from postcouple.train.engine import run
     from postcouple.train.interrupt import EXIT_INTERRUPTED, TrainingInterrupted, graceful_interrupt
