@@ -57,9 +57,7 @@ MODULES = _modules_with_examples()
 
 def test_discovery_finds_the_known_modules():
     # guards the walk itself: if it found nothing, every test below would vanish
-    assert {"postcouple.packing", "postcouple.rewards", "postcouple.train.schedule"} <= set(
-        MODULES
-    )
+    assert {"postcouple.packing", "postcouple.rewards", "postcouple.train.schedule"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", sorted(RUN_ELSEWHERE))
