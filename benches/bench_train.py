@@ -193,5 +193,5 @@ def test_rl_step_core_share(benchmark, rl_setup, packing, monkeypatch):
         core_share=share,
     )
     assert 0 < share < 1
-    if full():  # the target: the Rust-side work under 2% of an RL step
+    if full():  # the target (ARCHITECTURE.md, "Performance"): core work < 2% of an RL step
         assert share < 0.02, share

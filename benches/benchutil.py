@@ -2,7 +2,7 @@
 
 By default the benches run in smoke mode (CI: ``pytest benches
 --benchmark-disable``): small inputs, each bench once. ``POSTCOUPLE_BENCH_FULL=1``
-(``make bench``) switches to the issue's sizes. :func:`import_verl` brings in
+(``make bench``) switches to the full sizes (``size(smoke, full_size)``). :func:`import_verl` brings in
 verl, a peer the benches compare against. The benches import nothing from
 ``tests/``.
 """

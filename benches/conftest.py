@@ -2,7 +2,7 @@
 
 By default the benches run in smoke mode (CI: ``pytest benches
 --benchmark-disable``): small inputs, each bench once, results still checked.
-``POSTCOUPLE_BENCH_FULL=1`` (``make bench``) switches to the issue's sizes.
+``POSTCOUPLE_BENCH_FULL=1`` (``make bench``) switches to the full sizes.
 Everything is timed with one torch/BLAS thread unless a bench says otherwise.
 """
 

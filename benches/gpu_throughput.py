@@ -1,4 +1,4 @@
-"""SFT and RL step throughput of a model, for GPUs (the issue's H100/H200 figure).
+"""SFT and RL step throughput of a model, for GPUs (the README's H100/H200 figure).
 
     python benches/gpu_throughput.py                       # Qwen3-0.6B architecture, random init
     python benches/gpu_throughput.py --model Qwen/Qwen3-0.6B --json out.json

@@ -1,8 +1,13 @@
 """The type stub python/postcouple/_core.pyi must describe the compiled module exactly."""
 
 import ast
+import importlib.util
 import inspect
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import postcouple
 from postcouple import _core
@@ -51,3 +56,24 @@ def test_stub_signatures_match_the_module():
 
 def test_py_typed_is_shipped():
     assert STUB.with_name("py.typed").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy not installed")
+def test_mypy_stubtest_passes():
+    # mypy's stubtest also compares argument kinds, defaults and constants' types, which
+    # the name checks above do not; scripts/stubtest.sh runs the same command by hand.
+    root = Path(__file__).parent
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy.stubtest",
+            "postcouple._core",
+            "--allowlist",
+            str(root / "stubtest_allowlist.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

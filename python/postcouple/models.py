@@ -79,7 +79,9 @@ def _qwen3_config(tok: Any, **sizes: Any) -> Any:
         eos_token_id=tok.eos_token_id,
         bos_token_id=None,
         tie_word_embeddings=True,
-        rope_theta=10000.0,
+        # transformers >= 5 folds the legacy rope_theta kwarg into rope_parameters
+        # (same config); 4.x only knows rope_theta, so this spelling serves both.
+        rope_theta=10000.0,  # type: ignore[call-arg]
         attention_dropout=0.0,
         **sizes,
     )
@@ -130,6 +132,9 @@ def load_model_and_tokenizer(
         from postcouple.attention import register
 
         register()
+    # Any, as returned: transformers types PreTrainedModel.to() through a decorator
+    # that mypy cannot bind, and the two branches build different classes.
+    model: Any
     if name in ("tiny", "qwen3-0.6b-arch"):
         from transformers import Qwen3ForCausalLM
 

@@ -191,7 +191,7 @@ def nll_sums(
     plens: list[int],
     pad: int,
     bs: int,
-    weights: list[bool] | None = None,
+    weights: list[float] | None = None,
 ) -> tuple[list[float], list[int]]:
     """Summed NLL of each sequence's response tokens, and their count. With
     ``weights``, also accumulates grad of sum(weight * NLL) into ``.grad``."""
@@ -210,7 +210,7 @@ def nll_sums(
             start = torch.tensor(pl, device=dev).unsqueeze(1)  # (B, 1)
             mask = ((pos >= start) & (pos < lens)).float()  # (B, T-1) response tokens
             nll = -token_logprobs(logits[:, :-1], tgt) * mask  # (B, T-1)
-            if backward:
+            if weights is not None:  # the same test as ``backward``, spelled for mypy
                 w = torch.tensor(weights[i : i + bs], dtype=torch.float32, device=dev)
                 (nll.sum(1) * w).sum().backward()
         sums += nll.detach().sum(1).tolist()

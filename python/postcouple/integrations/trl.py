@@ -72,6 +72,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,7 @@ from transformers import Trainer, TrainerCallback
 from postcouple.coupling.diagnostics import c1_from_rewards
 from postcouple.integrations._hf import (
     NOT_EXTRA,
+    Expert,
     Samples,
     all_reduce,
     as_rows,
@@ -191,7 +193,7 @@ class CouplingCallback(TrainerCallback):
         self.eval_steps, self.num_samples = eval_steps, num_samples
         self.max_new_tokens, self.temperature = max_new_tokens, float(temperature)
 
-        self._experts = None
+        self._experts: list[Expert] | None = None
         if sft_eval_dataset is not None:
             self._experts = [
                 parse_expert(r, i)
@@ -208,7 +210,7 @@ class CouplingCallback(TrainerCallback):
                     f"(completions, **columns) -> list[float | None], got {type(f).__name__}"
                 )
             self._funcs.append(f)
-        self._prompts = None
+        self._prompts: list[dict] | None = None
         if eval_prompts is not None:
             self._prompts = as_rows(eval_prompts, "eval_prompts")
             for i, r in enumerate(self._prompts):
@@ -268,7 +270,7 @@ class CouplingCallback(TrainerCallback):
     def _find_trainer(self) -> Trainer:
         # The signature of TrainerCallback events carries no trainer, so find the
         # one that is calling us: the Trainer on the stack whose callbacks hold us.
-        f = sys._getframe(1)
+        f: FrameType | None = sys._getframe(1)
         while f is not None:
             obj = f.f_locals.get("self")
             if isinstance(obj, Trainer) and self in obj.callback_handler.callbacks:
@@ -311,6 +313,8 @@ class CouplingCallback(TrainerCallback):
             return
         self._last_step = step
         tr = self.trainer
+        if tr is None or tr.model is None:  # on_train_begin sets both
+            raise RuntimeError("CouplingCallback: evaluation before on_train_begin found a model")
         model = tr.model
         was_training = model.training
         rng = save_rng()
@@ -372,7 +376,9 @@ class CouplingCallback(TrainerCallback):
         self, model: Any, state: Any, c1: bool, params: list, g_sft: torch.Tensor | None
     ) -> dict[str, float]:
         n, tr = self.num_samples, self.trainer
-        idx, keep = shard(len(self._prompts))
+        prompts = self._prompts
+        assert prompts is not None  # only called when eval_prompts was given
+        idx, keep = shard(len(prompts))
         synced = bool(getattr(tr, "is_fsdp_enabled", False)) or _zero3(tr)
         per_func: list[np.ndarray] = []  # (b * n, F) per chunk
         samples: list[Samples] = []
@@ -389,7 +395,7 @@ class CouplingCallback(TrainerCallback):
                 self._eos,
                 synced,
             )
-            rows = [self._prompts[j] for j in chunk for _ in range(n)]
+            rows = [prompts[j] for j in chunk for _ in range(n)]
             conv = [is_messages(r["prompt"]) for r in rows]
             comps = [
                 [{"role": "assistant", "content": t}] if c else t for t, c in zip(s.texts, conv)
@@ -402,7 +408,7 @@ class CouplingCallback(TrainerCallback):
             samples.append(s)
         R = np.concatenate(per_func, 0).reshape(len(idx), n, len(self._funcs))  # (p, n, F)
         part = [(j, R[k]) for k, (j, kp) in enumerate(zip(idx, keep)) if kp]
-        allR = np.stack(merge(gather(part), len(self._prompts)))  # (P, n, F)
+        allR = np.stack(merge(gather(part), len(prompts)))  # (P, n, F)
         unscorable = np.isnan(allR).all(-1)  # (P, n)
         total = np.where(unscorable, np.nan, np.nansum(allR, -1))  # (P, n) TRL's summed reward
         out: dict[str, float] = {}
@@ -415,6 +421,7 @@ class CouplingCallback(TrainerCallback):
                 float(np.nanmean(v)) if (~np.isnan(v)).any() else float("nan")
             )
         if self.grad_cosine:
+            assert g_sft is not None  # grad_cosine requires sft_eval_dataset (__init__)
             out.update(self._grad_cosine(model, samples, R, keep, g_sft, params))
         if c1:
             out.update(self._c1(total, state))
@@ -423,7 +430,7 @@ class CouplingCallback(TrainerCallback):
     def _score(self, rows: list[dict], comps: list, comp_ids: list, state: Any) -> np.ndarray:
         """Every reward function on one batch, called as GRPOTrainer calls it: (B, F)."""
         keys = [k for k in rows[0] if k not in NOT_EXTRA]
-        kw = {k: [r.get(k) for r in rows] for k in keys}
+        kw: dict[str, Any] = {k: [r.get(k) for r in rows] for k in keys}
         kw.update(trainer_state=state, log_extra=noop, log_metric=noop)
         prompts = [r["prompt"] for r in rows]
         out = np.full((len(rows), len(self._funcs)), np.nan)
@@ -482,9 +489,11 @@ class CouplingCallback(TrainerCallback):
 
     def _c1(self, total: np.ndarray, state: Any) -> dict[str, float]:
         """C1(beta) from the starting model's samples (summed rewards, (P, n))."""
-        idx, keep = shard(len(self._experts))
+        experts = self._experts
+        assert experts is not None  # c1_beta requires sft_eval_dataset (__init__)
+        idx, keep = shard(len(experts))
         mine_idx = [i for i, k in zip(idx, keep) if k]
-        mine = [self._experts[i] for i in mine_idx]
+        mine = [experts[i] for i in mine_idx]
         r = np.zeros((0,))
         if mine:
             comp_ids = [self._sft_ids[i][self._sft_plens[i] :] for i in mine_idx]

@@ -142,7 +142,7 @@ def ref_opo(r, lengths, groups, *, singleton="zero", nan="ignore", equal_groups=
 def ref_gpg(r, groups, *, f_norm=1.0, singleton="zero", nan="ignore", equal_groups="zero"):
     r = np.asarray(r, dtype=np.float64)
     nz = np.count_nonzero(r[~np.isnan(r)]) if nan == "ignore" else np.count_nonzero(r)
-    alpha = len(r) / max(nz, 1)
+    alpha = len(r) / max(int(nz), 1)
     return _simple(
         r,
         groups,
@@ -287,7 +287,7 @@ def verl_opo(scores, lengths, index):
 
 def verl_gpg(scores, index, f_norm=1.0):
     scores = np.asarray(scores, dtype=np.float64)
-    alpha = len(scores) / max(np.count_nonzero(scores), 1)
+    alpha = len(scores) / max(int(np.count_nonzero(scores)), 1)
     id2s = defaultdict(list)
     for i in range(len(scores)):
         id2s[index[i]].append(scores[i])

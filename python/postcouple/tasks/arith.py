@@ -138,7 +138,7 @@ class ArithTask:
         if self.reward_type == "strict_format":
             return float(fmt_ok)
         if self.reward_type == "correct_and_format":
-            return float(fmt_ok and m.group(1) == answer)
+            return float(m is not None and m.group(1) == answer)
         ints = _LAST_INT.findall(text)
         return float(bool(ints) and ints[-1] == answer)
 
