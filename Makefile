@@ -29,21 +29,25 @@ install: $(BIN)/python ## make .venv, install all extras, build the core (releas
 	$(BIN)/maturin develop --release --extras train,test,peers
 	# verl, for the peer-reproduction tests and benches of postcouple.advantages: its advantage
 	# functions import with only these light deps (ray is stubbed); --no-deps skips its heavy stack.
-	$(BIN)/pip install -q --no-deps "verl==0.9.1" tensordict pyvers cloudpickle omegaconf codetiming orjson
+	# pylatexenc and mathruler: verl's numina (prime_math) and geometry3k scorers, for the drop-in tests.
+	$(BIN)/pip install -q --no-deps "verl==0.9.1" tensordict pyvers cloudpickle omegaconf codetiming orjson \
+	  pylatexenc mathruler
 
 build: $(BIN)/python ## rebuild the core fast (devopt profile: optimised, no LTO)
 	$(BIN)/maturin develop --profile devopt
 
-lint: ## ruff, cargo fmt --check, cargo clippy -D warnings (with and without the bindings)
-	$(BIN)/ruff check python tests benches
+lint: ## ruff check + format --check, mypy, cargo fmt --check, cargo clippy -D warnings (with and without the bindings)
+	$(BIN)/ruff check python tests benches examples
+	$(BIN)/ruff format --check python tests benches examples
+	$(BIN)/mypy
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --features python -- -D warnings
 
 fmt: ## format Rust and Python
 	cargo fmt
-	$(BIN)/ruff check --fix python tests benches
-	$(BIN)/ruff format python tests benches
+	$(BIN)/ruff check --fix python tests benches examples
+	$(BIN)/ruff format python tests benches examples
 
 test-rust: ## cargo test (pure core, no Python)
 	cargo test --release

@@ -70,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         _cli.check_run(jobs[0].cfg)
         if a.overwrite:  # only what an experiment writes: seed*/ job folders, the report
-            for p in out.glob("seed*"):
-                shutil.rmtree(p)
-            for p in ("summary.json", "report.md"):
-                (out / p).unlink(missing_ok=True)
+            for d in out.glob("seed*"):
+                shutil.rmtree(d)
+            for name in ("summary.json", "report.md"):
+                (out / name).unlink(missing_ok=True)
         print(
             f"postcouple coupling: preset {preset.name}, {len(jobs)} jobs, {a.workers} "
             f"workers -> {out}/"

@@ -261,6 +261,7 @@ def _unlabel(pred: str) -> str:
 
 def _dapo(text: str, gold: str) -> dict[str, Any]:
     lines = _ANSWER_LINE.findall(text)
+    pred: str | None
     if lines:
         pred = _line_answer(lines[-1])
     else:
