@@ -26,7 +26,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass
@@ -131,6 +131,115 @@ class JointConfig:
     learning_rate: float = 5e-4
 
 
+# -- coupling-management methods (train/chord.py, luffy.py, hpt.py, relift.py, uft.py) --
+# Each stage kind of the same name reads its section; the RL parts use ``[rl]``
+# (sampling, estimator, clipping, KL, lr schedule, clipping of gradients) and
+# the expert batches ``[sft]`` (batch size, packing, max_length).
+
+
+def _check_range(where: str, value: float, lo: float, hi: float | None = None) -> None:
+    if not (value >= lo and (hi is None or value <= hi)):
+        bound = f"{lo} <= x" + (f" <= {hi}" if hi is not None else "")
+        raise ValueError(f"{where}: expected {bound}, got {value!r}")
+
+
+def _check_choice(where: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{where}: expected one of {list(choices)}, got {value!r}")
+
+
+@dataclass
+class ChordConfig:
+    """CHORD (arXiv 2508.11408): L = (1 - mu_t) L_RL + mu_t L_SFT^phi.
+
+    ``mu_schedule = "constant"``: mu_t = mu_peak. ``"warmup_cosine"``: mu_t
+    rises linearly from 0 to mu_peak over ``mu_warmup_ratio`` of the chord
+    steps, then decays on a cosine to mu_valley at the last chord step.
+    ``phi``: weight each expert token's NLL by sg(p (1 - p)) (CHORD-phi).
+    """
+
+    mu_schedule: Literal["constant", "warmup_cosine"] = "warmup_cosine"
+    mu_peak: float = 0.5
+    mu_valley: float = 0.05
+    mu_warmup_ratio: float = 0.1
+    phi: bool = True
+    learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        _check_choice("chord.mu_schedule", self.mu_schedule, ("constant", "warmup_cosine"))
+        _check_range("chord.mu_peak", self.mu_peak, 0.0, 1.0)
+        _check_range("chord.mu_valley", self.mu_valley, 0.0, 1.0)
+        _check_range("chord.mu_warmup_ratio", self.mu_warmup_ratio, 0.0, 1.0)
+        _check_range("chord.learning_rate", self.learning_rate, 0.0)
+
+
+@dataclass
+class LuffyConfig:
+    """LUFFY (arXiv 2504.14945): groups of K = rl.num_generations on-policy samples
+    plus ``num_expert`` expert solutions; expert tokens shaped by f(p) = p / (p + gamma)."""
+
+    gamma: float = 0.1
+    num_expert: int = 1  # E expert solutions per group (0: plain GRPO)
+    # advantages over the whole mixed group; LUFFY drops the std division
+    scale_rewards: Literal["none", "group", "batch"] = "none"
+    learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        _check_choice("luffy.scale_rewards", self.scale_rewards, ("none", "group", "batch"))
+        if self.gamma <= 0:
+            raise ValueError(f"luffy.gamma: expected > 0, got {self.gamma!r}")
+        _check_range("luffy.num_expert", self.num_expert, 0, 64)
+        _check_range("luffy.learning_rate", self.learning_rate, 0.0)
+
+
+@dataclass
+class HPTConfig:
+    """HPT (arXiv 2509.04419): per prompt, SFT on its expert solution when at most
+    ``gamma`` of its K samples are correct, else the RL loss (gamma = 0: SuperRL)."""
+
+    gamma: int = 0
+    learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        _check_range("hpt.gamma", self.gamma, 0)
+        _check_range("hpt.learning_rate", self.learning_rate, 0.0)
+
+
+@dataclass
+class ReLIFTConfig:
+    """ReLIFT (arXiv 2506.07527): RL steps; expert solutions of prompts with 0 of K
+    correct are buffered; when the buffer holds ``buffer_size`` (M), one SFT step."""
+
+    buffer_size: int = 16
+    learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        _check_range("relift.buffer_size", self.buffer_size, 1)
+        _check_range("relift.learning_rate", self.learning_rate, 0.0)
+
+
+@dataclass
+class UFTConfig:
+    """UFT (arXiv 2505.16984): hints of k ~ Binomial(n, p(t)) of n expert chunks,
+    p(t) = p_low + (p_high - p_low)(1 + cos(pi (t+1) / t_hint)) / 2 for t < t_hint, else 0;
+    GRPO on the continuation plus ``beta`` x the NLL of the hint tokens."""
+
+    t_hint: int = 100  # uft steps until the hints are gone
+    p_high: float = 0.95
+    p_low: float = 0.05
+    num_chunks: int = 4  # n: the expert solution cut into this many token chunks
+    beta: float = 0.001
+    learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        _check_range("uft.t_hint", self.t_hint, 1)
+        _check_range("uft.p_high", self.p_high, 0.0, 1.0)
+        _check_range("uft.p_low", self.p_low, 0.0, self.p_high)
+        _check_range("uft.num_chunks", self.num_chunks, 1)
+        _check_range("uft.beta", self.beta, 0.0)
+        _check_range("uft.learning_rate", self.learning_rate, 0.0)
+
+
 @dataclass
 class EvalConfig:
     """Evaluation every ``interval`` steps of every stage (and at each stage's ends)."""
@@ -161,6 +270,11 @@ class RunConfig:
     sft: SFTConfig = field(default_factory=SFTConfig)
     rl: RLConfig = field(default_factory=RLConfig)
     joint: JointConfig = field(default_factory=JointConfig)
+    chord: ChordConfig = field(default_factory=ChordConfig)
+    luffy: LuffyConfig = field(default_factory=LuffyConfig)
+    hpt: HPTConfig = field(default_factory=HPTConfig)
+    relift: ReLIFTConfig = field(default_factory=ReLIFTConfig)
+    uft: UFTConfig = field(default_factory=UFTConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
@@ -181,6 +295,11 @@ def _check(value: Any, tp: Any, where: str) -> Any:
             except (TypeError, ValueError):
                 pass
         raise TypeError(f"{where}: expected {tp}, got {value!r}")
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed or isinstance(value, bool) != isinstance(allowed[0], bool):
+            raise ValueError(f"{where}: expected one of {list(allowed)}, got {value!r}")
+        return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"{where}: expected a number, got {value!r}")

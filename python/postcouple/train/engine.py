@@ -12,7 +12,7 @@ writes into ``cfg.out``:
   (``save_pretrained`` layout, loadable with ``from_pretrained`` or as
   ``init_from``).
 
-Optimizers: one AdamW per stage kind (sft, rl, joint), kept across blocks of an
+Optimizers: one AdamW per stage kind (sft, rl, joint, chord, ...), kept across blocks of an
 alternating schedule, so ``alt(sft:10,rl:10)x5`` is two interleaved
 optimisations rather than ten cold starts; each stage instance runs its own lr
 schedule over its steps.
@@ -58,7 +58,7 @@ from postcouple.train.checkpoint import (
 )
 from postcouple.train.common import EpochSampler, check_finite, lr_at, set_lr
 from postcouple.train.config import RunConfig, dump_toml
-from postcouple.train.schedule import parse_schedule
+from postcouple.train.schedule import METHOD_KINDS, parse_schedule
 
 
 @dataclass
@@ -187,6 +187,7 @@ def run(
             task's reward with ``cfg.rl.reward_weights``.
     """
     from postcouple.train import joint as joint_mod
+    from postcouple.train import mixed
     from postcouple.train import rl as rl_mod
     from postcouple.train import sft as sft_mod
     from postcouple.train.evaluate import evaluate
@@ -205,6 +206,11 @@ def run(
         if not overwrite:
             raise ValueError(f"out: {out} already holds a run; pass resume or overwrite")
     d = distributed.init(cfg.model.device)
+    # -- methods (train/mixed.py): one process only, for now
+    if d.enabled and any(s.kind in METHOD_KINDS for s in stages):
+        raise ValueError(
+            f"schedule: the stage kinds {METHOD_KINDS} run in one process only (not under torchrun)"
+        )
     if d.is_main:
         if not resume:
             shutil.rmtree(ck_root, ignore_errors=True)
@@ -241,7 +247,7 @@ def run(
         oc = cfg.sft if kind == "sft" else cfg.rl
         opts[kind] = torch.optim.AdamW(
             model.parameters(),
-            lr=(cfg.joint.learning_rate if kind == "joint" else oc.learning_rate),
+            lr=_base_lr(cfg, kind),
             betas=(oc.adam_beta1, oc.adam_beta2),
             weight_decay=oc.weight_decay,
         )
@@ -250,6 +256,7 @@ def run(
         "rl": EpochSampler(len(train), cfg.seed * 7 + 2),
     }
     state: dict[str, Any] = {"stage_index": 0, "stage_step": 0, "global_step": 0}
+    mstate = mixed.MethodState()  # cumulative expert tokens, ReLIFT's buffer
     same_streams = False  # every rank's RNG stream restored from a checkpoint
     if resume:
         ck = latest_checkpoint(ck_root)
@@ -262,6 +269,7 @@ def run(
             same_streams = restore_rng(ck, d.rank, d.world_size)
             for k, s in state["samplers"].items():
                 samplers[k] = EpochSampler(len(train), samplers[k].seed, s["epoch"], s["pos"])
+            mstate = mixed.MethodState.from_dict(state.get("methods"))
             if d.is_main:
                 _truncate_metrics(mpath, state["global_step"])
         elif d.is_main:
@@ -317,7 +325,7 @@ def run(
             start = state["stage_step"] if si == state["stage_index"] else 0
             opt = opts[kind]
             oc = cfg.sft if kind == "sft" else cfg.rl
-            base_lr = cfg.joint.learning_rate if kind == "joint" else oc.learning_rate
+            base_lr = _base_lr(cfg, kind)
             for s in range(start, spec.steps):
                 lr = lr_at(s, spec.steps, base_lr, oc.lr_scheduler_type, oc.warmup_ratio)
                 set_lr(opt, lr)
@@ -355,6 +363,26 @@ def run(
                         autocast,
                         reward_funcs,
                     )
+                elif kind in METHOD_KINDS:  # chord, luffy, hpt, relift, uft (train/mixed.py)
+                    prompts = [train[i] for i in samplers["rl"].take(cfg.rl.num_prompts)]
+                    batch = []
+                    if kind == "chord":  # the expert batch, apart from the rollouts
+                        batch = [train[i] for i in samplers["sft"].take(cfg.sft.batch_size)]
+                    inputs = mixed.StepInputs(
+                        model,
+                        ref_model,
+                        tok,
+                        task,
+                        cfg,
+                        opt_step,
+                        device,
+                        autocast,
+                        reward_funcs,
+                        mixed.schedule_progress(stages, si, s),
+                        mixed.method_rng(cfg.seed, g, kind),
+                        mstate,
+                    )
+                    st = mixed.method_step(kind, inputs, prompts, batch)
                 else:
                     prompts = [train[i] for i in samplers["rl"].take(cfg.rl.num_prompts)]
                     batch = [train[i] for i in samplers["sft"].take(cfg.sft.batch_size)]
@@ -375,6 +403,9 @@ def run(
                     )
                 g += 1
                 st = distributed.reduce_metrics(st, d)
+                if kind == "sft":  # its (global) target tokens are expert tokens
+                    mstate.expert_tokens += int(st["tokens"])
+                    st["expert_tokens"] = mstate.expert_tokens
                 if d.enabled:
                     st["world_size"] = d.world_size
                 dt = time.perf_counter() - t0
@@ -411,6 +442,7 @@ def run(
                         **nxt,
                         "global_step": g,
                         "samplers": {k: v.state() for k, v in samplers.items()},
+                        "methods": mstate.to_dict(),
                     }
                     msd, osd = distributed.full_state(model, opts) if fsdp else (None, None)
                     rngs = distributed.gather_objects(rng_state(), d)  # one per rank
@@ -438,6 +470,12 @@ def run(
         if bar is not None:
             bar.close()
     return last_eval
+
+
+def _base_lr(cfg: RunConfig, kind: str) -> float:
+    """A stage kind's learning rate: its own section's (``[sft]``, ``[rl]``,
+    ``[joint]``, ``[chord]``, ...)."""
+    return getattr(cfg, kind).learning_rate
 
 
 def _save_final(model: Any, tok: Any, final: Path, state_dict: dict | None = None) -> None:
