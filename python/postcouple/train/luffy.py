@@ -76,8 +76,8 @@ def mixed_advantages(
     opts: dict[str, Any] = {"scale": scale_rewards} if estimator == "grpo" else {}
     adv = compute_advantages(estimator, r.astype(np.float32), m.reshape(n * (K + E), C),
                              group_size=K + E, **opts).reshape(n, K + E, C)  # fmt: skip
-    a_on = adv[:, :K, : mask_on.shape[1]].reshape(n * K, -1)
-    a_exp = adv[:, K:, : mask_exp.shape[1]].reshape(n * E, -1)
+    a_on = adv[:, :K, : mask_on.shape[1]].reshape(n * K, mask_on.shape[1])
+    a_exp = adv[:, K:, : mask_exp.shape[1]].reshape(n * E, mask_exp.shape[1])
     return np.ascontiguousarray(a_on), np.ascontiguousarray(a_exp)
 
 
