@@ -431,3 +431,25 @@ def test_cli_runs_a_method_schedule(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     stages = [x["stage"] for x in read(tmp_path / "c") if x["kind"] == "train"]
     assert stages == ["sft", "luffy", "chord"]
+
+
+def test_doctests():
+    import doctest
+
+    import postcouple.tasks.arith
+    import postcouple.train.chord
+    import postcouple.train.luffy
+    import postcouple.train.mixed
+    import postcouple.train.relift
+    import postcouple.train.uft
+
+    for mod in (
+        postcouple.train.mixed,
+        postcouple.train.chord,
+        postcouple.train.luffy,
+        postcouple.train.relift,
+        postcouple.train.uft,
+        postcouple.tasks.arith,
+    ):
+        res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from postcouple.tasks.base import Example
-from postcouple.train.common import check_finite, sample, sequence_logprobs
+from postcouple.train.common import Rollout, check_finite, sample, sequence_logprobs
 from postcouple.train.mixed import (
     StepInputs,
     expert_rollout,
@@ -62,7 +62,18 @@ def mixed_advantages(
     """Advantages over groups of K samples + E expert solutions per prompt.
 
     ``r_on`` (n K,), ``mask_on`` (n K, C); ``r_exp`` (n E,), ``mask_exp`` (n E, C_e).
-    Returns token-level advantages ``(n K, C)`` and ``(n E, C_e)``.
+    Returns token-level advantages ``(n K, C)`` and ``(n E, C_e)``. ``scale_rewards``
+    applies to ``grpo`` (``"none"``: r - mean of the group); other estimators
+    (``rloo``, ``dr_grpo``, ...) run on the K + E group as they are.
+
+    Example:
+        >>> import numpy as np
+        >>> a_on, a_exp = mixed_advantages(
+        ...     np.array([1.0, 0.0], np.float32), np.ones((2, 1), np.float32),
+        ...     np.array([1.0], np.float32), np.ones((1, 1), np.float32),
+        ...     K=2, E=1, estimator="grpo", scale_rewards="none")
+        >>> [round(float(v), 3) for v in (*a_on[:, 0], *a_exp[:, 0])]
+        [0.333, -0.667, 0.333]
     """
     from postcouple.advantages import compute_advantages
 
@@ -74,8 +85,9 @@ def mixed_advantages(
     if E:
         m[:, K:, : mask_exp.shape[1]] = mask_exp.reshape(n, E, -1)
     opts: dict[str, Any] = {"scale": scale_rewards} if estimator == "grpo" else {}
-    adv = compute_advantages(estimator, r.astype(np.float32), m.reshape(n * (K + E), C),
-                             group_size=K + E, **opts).reshape(n, K + E, C)  # fmt: skip
+    m = m.reshape(n * (K + E), C)
+    adv = compute_advantages(estimator, r.astype(np.float32), m, group_size=K + E, **opts)
+    adv = adv.reshape(n, K + E, C)
     a_on = adv[:, :K, : mask_on.shape[1]].reshape(n * K, mask_on.shape[1])
     a_exp = adv[:, K:, : mask_exp.shape[1]].reshape(n * E, mask_exp.shape[1])
     return np.ascontiguousarray(a_on), np.ascontiguousarray(a_exp)
@@ -190,8 +202,6 @@ def _add_expert(
     mode is a sum divided by a count (tokens for ``token-mean``, sequences
     otherwise), so the joint aggregate is the count-weighted mean of the two parts.
     """
-    from postcouple.train.common import Rollout
-
     rc, lc = x.cfg.rl, x.cfg.luffy
     sub = Rollout(
         ero.input_ids[erows],

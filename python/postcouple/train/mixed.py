@@ -19,8 +19,8 @@
 Example:
     >>> import torch
     >>> from postcouple.train.mixed import phi_weights
-    >>> phi_weights(torch.log(torch.tensor([0.5, 0.9]))).tolist()  # p (1 - p)
-    [0.25, 0.08999999612569809]
+    >>> [round(w, 4) for w in phi_weights(torch.log(torch.tensor([0.5, 0.9]))).tolist()]
+    [0.25, 0.09]
 """
 
 from __future__ import annotations
