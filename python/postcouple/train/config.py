@@ -132,9 +132,11 @@ class JointConfig:
 
 
 # -- coupling-management methods (train/chord.py, luffy.py, hpt.py, relift.py, uft.py) --
-# Each stage kind of the same name reads its section; the RL parts use ``[rl]``
-# (sampling, estimator, clipping, KL, lr schedule, clipping of gradients) and
-# the expert batches ``[sft]`` (batch size, packing, max_length).
+# The stage kind of the same name reads its section (its knobs and learning
+# rate); its RL part uses ``[rl]`` (prompts per step, samples per prompt,
+# estimator, PPO clip, KL, AdamW betas, lr schedule, max_grad_norm) and its
+# expert batches ``[sft]`` (chord's batch size; packing, max_length). The
+# defaults are postcouple's, sized for the tiny task, not the papers' tuned values.
 
 
 def _check_range(where: str, value: float, lo: float, hi: float | None = None) -> None:
@@ -153,8 +155,9 @@ class ChordConfig:
     """CHORD (arXiv 2508.11408): L = (1 - mu_t) L_RL + mu_t L_SFT^phi.
 
     ``mu_schedule = "constant"``: mu_t = mu_peak. ``"warmup_cosine"``: mu_t
-    rises linearly from 0 to mu_peak over ``mu_warmup_ratio`` of the chord
-    steps, then decays on a cosine to mu_valley at the last chord step.
+    rises linearly to mu_peak over ``mu_warmup_ratio`` of the chord steps
+    (mu_peak (t + 1) / W), then decays on a cosine to mu_valley at the last
+    chord step.
     ``phi``: weight each expert token's NLL by sg(p (1 - p)) (CHORD-phi).
     """
 
