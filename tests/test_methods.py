@@ -453,3 +453,18 @@ def test_doctests():
     ):
         res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0 and res.attempted > 0, mod.__name__
+
+
+def test_luffy_expert_rows_packed_equal_padded(tmp_path):
+    recs = []
+    for packing in (False, True):
+        c = tiny_cfg(tmp_path / str(packing), "luffy:2")
+        c.rl.packing = packing
+        c.luffy.num_expert = 2
+        run(c, reward_funcs=[length_reward])
+        recs.append([r for r in read(tmp_path / str(packing)) if r["kind"] == "train"])
+    for a, b in zip(*recs):
+        assert a["reward"] == b["reward"] and a["expert_reward"] == b["expert_reward"]
+        for k in ("loss", "loss_expert", "expert_prob"):
+            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6), k
+    assert recs[0][-1]["expert_tokens"] > 0
