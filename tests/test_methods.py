@@ -263,6 +263,9 @@ def test_chord_with_constant_mu_and_no_phi_equals_joint(tmp_path):
     ra, rb = _train_recs(tmp_path / "joint", keys), _train_recs(tmp_path / "chord", keys)
     assert ra == rb
     assert any(r["rl_loss"] not in (None, 0.0) for r in ra[2:])  # the RL part did something
+    ta = [r["expert_tokens"] for r in read(tmp_path / "joint") if r["kind"] == "train"]
+    tb = [r["expert_tokens"] for r in read(tmp_path / "chord") if r["kind"] == "train"]
+    assert ta == tb and ta[-1] > ta[1] > 0  # joint counts its expert batches as chord does
     pa, pb = _final_params(tmp_path / "joint"), _final_params(tmp_path / "chord")
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
     ea = [r["sft_loss"] for r in read(tmp_path / "joint") if r["kind"] == "eval"]

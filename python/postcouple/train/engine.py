@@ -386,6 +386,7 @@ def run(
                 else:
                     prompts = [train[i] for i in samplers["rl"].take(cfg.rl.num_prompts)]
                     batch = [train[i] for i in samplers["sft"].take(cfg.sft.batch_size)]
+                    joint_tokens = mixed.target_tokens(tok, batch, cfg.sft.max_length)
                     prompts = distributed.shard(prompts, d, "rl.num_prompts")
                     batch = distributed.shard(batch, d, "sft.batch_size")
                     st = joint_mod.joint_step(
@@ -403,8 +404,8 @@ def run(
                     )
                 g += 1
                 st = distributed.reduce_metrics(st, d)
-                if kind == "sft":  # its (global) target tokens are expert tokens
-                    mstate.expert_tokens += int(st["tokens"])
+                if kind in ("sft", "joint"):  # their (global) SFT targets are expert tokens
+                    mstate.expert_tokens += int(st["tokens"]) if kind == "sft" else joint_tokens
                     st["expert_tokens"] = mstate.expert_tokens
                 if d.enabled:
                     st["world_size"] = d.world_size

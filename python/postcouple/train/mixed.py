@@ -66,6 +66,15 @@ def expert_examples(
     return [replace(e, response=s) for e, s in zip(examples, sols)]
 
 
+def target_tokens(tok: Any, examples: Sequence[Example], max_length: int) -> int:
+    """The SFT target tokens (response + eos, after truncation) of ``examples``:
+    what an SFT step on them consumes, as ``expert_tokens`` counts it."""
+    from postcouple.train.common import encode_examples
+
+    seqs, plens = encode_examples(tok, examples, max_length)
+    return int(sum(len(s) - int(p) for s, p in zip(seqs, plens)))
+
+
 # -- per-token weights and shaped losses -------------------------------------------
 
 
