@@ -2,7 +2,7 @@
 
 Zhang et al. 2025, "On-Policy RL Meets Off-Policy Experts: Harmonizing
 Supervised Fine-Tuning and Reinforcement Learning via Dynamic Weighting"
-(CHORD, arXiv 2508.11408). The loss of one step (their Eq. for L_Hybrid, with
+(CHORD, arXiv 2508.11408). The loss of one step (the paper's hybrid loss with
 the token-wise weighting of CHORD-phi)::
 
     L = (1 - mu_t) * L_RL + mu_t * L_SFT^phi

@@ -2,7 +2,7 @@
 
 Lv et al. 2025, "Towards a Unified View of Large Language Model Post-Training"
 (Hybrid Post-Training, HPT, arXiv 2509.04419): for each prompt x, sample K
-completions and count the correct ones, P. Then (their switch, Eq. 9)::
+completions and count the correct ones, P. Then (the paper's per-question switch)::
 
     L(x) = L_RL(x; samples)     if P > gamma
     L(x) = L_SFT(x; y*)         if P <= gamma

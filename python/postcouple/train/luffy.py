@@ -3,10 +3,11 @@
 Yan et al. 2025, "Learning to Reason under Off-Policy Guidance" (LUFFY,
 arXiv 2504.14945). Each prompt's group holds K on-policy samples (K =
 ``rl.num_generations``) and E expert solutions y* (E = ``luffy.num_expert``);
-the advantages are taken over the whole group of K + E (Eq. 4, the mixed-policy
-GRPO; by default without the std division, ``luffy.scale_rewards = "none"``,
-as LUFFY runs it). The loss (Eq. 6, with the behaviour probability of the
-expert taken as 1, as the paper does)::
+the advantages are taken over the whole group of K + E (the paper's
+mixed-policy GRPO; by default without the std division,
+``luffy.scale_rewards = "none"``, as LUFFY runs it). The loss (the paper's
+policy-shaping objective, with the behaviour probability of the expert taken
+as 1, as the paper does)::
 
     on-policy tokens:  -min(rho_t A, clip(rho_t, 1 - eps, 1 + eps_high) A),  rho_t = pi/pi_old
     expert tokens:     -A f(pi_theta(y*_t)),   f(p) = p / (p + gamma)          (no clipping)

@@ -80,7 +80,7 @@ def target_tokens(tok: Any, examples: Sequence[Example], max_length: int) -> int
 
 def phi_weights(logp: torch.Tensor) -> torch.Tensor:
     """CHORD's per-token weight phi(p) = p (1 - p) of log-probs ``logp``, detached
-    (arXiv 2508.11408, Sec. 4: the stop-gradient sg(phi)). Any shape."""
+    (arXiv 2508.11408, CHORD-phi; sg: the stop-gradient). Any shape."""
     p = logp.detach().exp()
     return p * (1.0 - p)
 
@@ -121,7 +121,7 @@ def weighted_nll_backward(
 
 def shaped_expert_loss(logp: torch.Tensor, adv: torch.Tensor, gamma: float) -> torch.Tensor:
     """LUFFY's per-token loss on expert tokens, ``-A f(pi(y*_t))`` with
-    ``f(p) = p / (p + gamma)`` (arXiv 2504.14945, Eq. 6 with behaviour
+    ``f(p) = p / (p + gamma)`` (arXiv 2504.14945, policy shaping, with behaviour
     probability 1, no clipping). ``logp`` (B, T), ``adv`` broadcastable.
 
     Its gradient is ``-A gamma p / (p + gamma)^2 grad log p``: low-probability
