@@ -70,3 +70,18 @@ def test_values_set_after_construction_are_checked_by_validate():
     cfg.rl.kl_estimator = "k9"  # type: ignore[assignment]
     with pytest.raises(ValueError, match=r"rl\.kl_estimator: expected one of \['k1', 'k2', 'k3'\]"):
         cfg.validate()
+
+
+def test_method_sections_round_trip_and_override(tmp_path):
+    cfg = RunConfig(schedule="sft:2,chord:3")
+    cfg.chord.mu_schedule = "constant"
+    cfg.luffy.num_expert = 2
+    cfg.uft.t_hint = 7
+    dump_toml(cfg, tmp_path / "c.toml")
+    assert load_toml(tmp_path / "c.toml") == cfg
+    cfg = apply_overrides(cfg, ["chord.mu_peak=0.7", "hpt.gamma=2", "relift.buffer_size=4"])
+    assert (cfg.chord.mu_peak, cfg.hpt.gamma, cfg.relift.buffer_size) == (0.7, 2, 4)
+    with pytest.raises(ValueError, match=r"config\.chord\.mu_schedule: expected one of"):
+        apply_overrides(cfg, ["chord.mu_schedule=cosine"])
+    with pytest.raises(ValueError, match=r"uft\.num_chunks"):
+        apply_overrides(cfg, ["uft.num_chunks=0"])
