@@ -60,7 +60,7 @@ def hpt_step(x: StepInputs, prompts: list[Example]) -> dict[str, float]:
     K = rc.num_generations
     rec = RecordingTask(x.task)
     ro, r, adv, stats = rollout(x.model, x.tok, rec, prompts, rc, x.reward_funcs)
-    P = num_correct(rec.last, K)  # (n,)
+    P = num_correct(rec.rewards(), K)  # (n,)
     to_sft = hpt_switch(P, x.cfg.hpt.gamma)  # (n,)
     n, n_sft = len(prompts), int(to_sft.sum())
     n_rl = n - n_sft

@@ -181,6 +181,12 @@ class RecordingTask:
         self.last = np.asarray(self._task.reward(completions, examples), dtype=np.float32)
         return self.last
 
+    def rewards(self) -> np.ndarray:
+        """The task rewards (B,) of the last ``reward`` call."""
+        if self.last is None:
+            raise RuntimeError("RecordingTask.rewards: no reward call yet")
+        return self.last
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._task, name)
 

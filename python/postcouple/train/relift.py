@@ -66,7 +66,7 @@ def relift_step(x: StepInputs, prompts: list[Example]) -> dict[str, float]:
     st = rl_step(
         x.model, x.ref_model, x.tok, rec, prompts, rc, x.opt_step, x.autocast, x.reward_funcs
     )
-    P = num_correct(rec.last, rc.num_generations)  # (n,)
+    P = num_correct(rec.rewards(), rc.num_generations)  # (n,)
     hard = [e for e, p in zip(prompts, P) if p == 0]
     batch = relift_buffer_push(
         x.state.relift_buffer, expert_examples(x.task, hard, x.rng), x.cfg.relift.buffer_size
