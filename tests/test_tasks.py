@@ -96,3 +96,38 @@ def test_registry():
     with pytest.raises(TypeError, match="arith"):
         get_task("arith", bogus=1)
     assert set(FORMATS) >= {"tag", "plain"}
+
+
+def test_arith_expert_solutions_are_expert_samples():
+    t = ArithTask(seed=0, num_train=50, wrong_fraction=0.3)
+    ex = t.train_examples()
+    rng = np.random.default_rng(0)
+    sols = t.expert_solutions(ex, rng)
+    assert len(sols) == len(ex)
+    for e, s in zip(ex, sols):
+        assert s in t.expert_distribution(e)  # always something the expert can write
+    # fresh samples, not the stored responses: some differ
+    assert any(s != e.response for e, s in zip(ex, sols))
+    one = t.expert_solution(ex[0], np.random.default_rng(3))
+    assert one == t.expert_solutions(ex[:1], np.random.default_rng(3))[0]
+
+
+@pytest.mark.parametrize(
+    "name,sub,kw",
+    [
+        ("gsm8k", "gsm8k", {"num_train": 5, "num_eval": 5}),
+        ("math", "math500/test.jsonl", {"num_eval": 5}),
+        ("cola", "cola", {"num_train": 5, "num_eval": 5}),
+    ],
+)
+def test_data_tasks_give_the_reference_solution(name, sub, kw, data_dir):
+    t = get_task(name, path=str(data_dir / sub), **kw)
+    ex = t.train_examples()[:5]
+    sols = t.expert_solutions(ex, None)
+    assert sols == [e.response for e in ex] == [t.expert_solution(e) for e in ex]
+    # the reference solution earns the reward (GSM8K: '#### N'; MATH: \boxed{}; CoLA: the tag)
+    assert t.reward(sols, ex).mean() >= 0.6
+    if name == "cola":
+        assert all(
+            s in ("<answer>acceptable</answer>", "<answer>unacceptable</answer>") for s in sols
+        )

@@ -51,6 +51,13 @@ def test_overrides():
         ({"rl": {"temperature": 0}}, r"rl\.temperature"),
         ({"sft": {"warmup_ratio": 1.5}}, r"sft\.warmup_ratio"),
         ({"joint": {"mu": 1.5}}, r"joint\.mu"),
+        ({"chord": {"mu_schedule": "cosine"}}, r"chord\.mu_schedule: expected one of"),
+        ({"chord": {"mu_peak": 1.5}}, r"chord\.mu_peak: must be in \[0, 1\]"),
+        ({"luffy": {"gamma": 0.0}}, r"luffy\.gamma: must be > 0"),
+        ({"luffy": {"scale_rewards": "std"}}, r"luffy\.scale_rewards: expected one of"),
+        ({"hpt": {"gamma": -1}}, r"hpt\.gamma: must be >= 0"),
+        ({"relift": {"buffer_size": 0}}, r"relift\.buffer_size: must be >= 1"),
+        ({"uft": {"p_low": 0.99}}, r"uft\.p_low: must be in \[0, 0\.95\]"),
         ({"eval": {"interval": 0}}, r"eval\.interval: must be >= 1"),
         ({"checkpoint_interval": 0}, r"config\.checkpoint_interval"),
         ({"schedule": "sft:0"}, r"schedule"),
@@ -70,3 +77,22 @@ def test_values_set_after_construction_are_checked_by_validate():
     cfg.rl.kl_estimator = "k9"  # type: ignore[assignment]
     with pytest.raises(ValueError, match=r"rl\.kl_estimator: expected one of \['k1', 'k2', 'k3'\]"):
         cfg.validate()
+    cfg = RunConfig()
+    cfg.uft.num_chunks = 0
+    with pytest.raises(ValueError, match=r"uft\.num_chunks: must be >= 1"):
+        cfg.validate()
+
+
+def test_method_sections_round_trip_and_override(tmp_path):
+    cfg = RunConfig(schedule="sft:2,chord:3")
+    cfg.chord.mu_schedule = "constant"
+    cfg.luffy.num_expert = 2
+    cfg.uft.t_hint = 7
+    dump_toml(cfg, tmp_path / "c.toml")
+    assert load_toml(tmp_path / "c.toml") == cfg
+    cfg = apply_overrides(cfg, ["chord.mu_peak=0.7", "hpt.gamma=2", "relift.buffer_size=4"])
+    assert (cfg.chord.mu_peak, cfg.hpt.gamma, cfg.relift.buffer_size) == (0.7, 2, 4)
+    with pytest.raises(ValueError, match=r"config\.chord\.mu_schedule: expected one of"):
+        apply_overrides(cfg, ["chord.mu_schedule=cosine"])
+    with pytest.raises(ValueError, match=r"uft\.num_chunks"):
+        apply_overrides(cfg, ["uft.num_chunks=0"])

@@ -35,3 +35,15 @@ def test_type_error():
 def test_stage_spec_validates():
     with pytest.raises(ValueError):
         StageSpec("sft", 0)
+
+
+def test_method_kinds_parse_alone_and_inside_alt():
+    assert kinds("sft:100,chord:50") == [("sft", 100), ("chord", 50)]
+    assert kinds("alt(luffy:2,hpt:1)x2,relift:3,uft:4") == (
+        [("luffy", 2), ("hpt", 1)] * 2 + [("relift", 3), ("uft", 4)]
+    )
+
+
+def test_unknown_kind_lists_the_method_kinds():
+    with pytest.raises(ValueError, match=r"chord, luffy, hpt, relift, uft"):
+        parse_schedule("sft:1,lufy:2")

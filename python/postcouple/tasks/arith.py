@@ -172,6 +172,33 @@ class ArithTask:
                     dist[s] = dist.get(s, 0.0) + wf * pa
         return dist
 
+    # -- expert solutions for the SFT+RL methods (train/chord.py, luffy.py, ...) --
+
+    def expert_solution(self, example: Example, rng: np.random.Generator | None = None) -> str:
+        """A fresh sample y* ~ p_D(. | prompt) of the expert distribution (it may be
+        wrong or in a non-strict format, as the expert is). ``rng``: numpy's
+        ``Generator`` (the trainer passes one seeded by run seed and step);
+        None draws from a fresh, unseeded one.
+
+        Example:
+            >>> from postcouple.tasks.arith import ArithTask
+            >>> t = ArithTask(num_train=4, formats={"tag": 1.0}, wrong_fraction=0.0)
+            >>> t.expert_solution(t.train_examples()[0]) == t.train_examples()[0].response
+            True
+        """
+        dist = self.expert_distribution(example)
+        rng = rng if rng is not None else np.random.default_rng()
+        keys = list(dist)
+        p = np.asarray([dist[k] for k in keys], dtype=np.float64)
+        return keys[int(rng.choice(len(keys), p=p / p.sum()))]
+
+    def expert_solutions(
+        self, examples: list[Example], rng: np.random.Generator | None = None
+    ) -> list[str]:
+        """:meth:`expert_solution` of each example, drawn in order from one ``rng``."""
+        rng = rng if rng is not None else np.random.default_rng()
+        return [self.expert_solution(e, rng) for e in examples]
+
     def expert_logprob(self, example: Example) -> float:
         p = self.expert_distribution(example).get(example.response, 0.0)
         return math.log(p) if p > 0 else -math.inf

@@ -7,6 +7,12 @@ A task is data plus a verifier:
   SFT loss, their prompts the held-out reward;
 - ``reward(completions, examples)`` — a float32 array (B,), computed by the
   Rust core (``postcouple.rewards``); NaN where the gold itself cannot be parsed.
+- optional: ``expert_solution(example, rng)`` and its batch form
+  ``expert_solutions(examples, rng)`` — an expert solution y* for an RL prompt,
+  which the SFT+RL stages (``chord``, ``luffy``, ``hpt``, ``relift``, ``uft``)
+  ask for: ``arith`` draws a fresh sample of its expert distribution, GSM8K and
+  MATH give the reference solution, CoLA the formatted label. A task without
+  them gives its example's ``response`` (:func:`postcouple.train.mixed.expert_solutions`).
 
 Prompts and responses are plain strings; a chat template, when the tokenizer
 has one, is applied by the trainer, not by the task.

@@ -192,6 +192,17 @@ class _Split:
     def eval_examples(self) -> list[Example]:
         return self._eval
 
+    # expert solutions for the SFT+RL methods (train/chord.py, luffy.py, ...):
+    # the reference solution (GSM8K, MATH), the formatted label (CoLA), the
+    # response field (JSONL); ``rng`` is accepted for the common signature
+    def expert_solution(self, example: Example, rng: object = None) -> str:
+        """The example's reference solution (its SFT response)."""
+        return example.response
+
+    def expert_solutions(self, examples: list[Example], rng: object = None) -> list[str]:
+        """:meth:`expert_solution` of each example."""
+        return [e.response for e in examples]
+
 
 def _golds(completions: list[str], examples: list[Example]) -> list[str]:
     if len(completions) != len(examples):

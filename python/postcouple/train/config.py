@@ -1,7 +1,8 @@
 """Typed configs for a training run, and their TOML form.
 
-One dataclass per stage (``SFTConfig``, ``RLConfig``, ``JointConfig``), plus the
-model, task and evaluation settings; ``RunConfig`` composes them with the
+One dataclass per stage (``SFTConfig``, ``RLConfig``, ``JointConfig`` and the
+methods' ``ChordConfig``, ``LuffyConfig``, ``HPTConfig``, ``ReLIFTConfig``,
+``UFTConfig``), plus the model, task and evaluation settings; ``RunConfig`` composes them with the
 schedule. Names follow TRL where TRL has one (``learning_rate``,
 ``num_generations``, ``beta``, ``epsilon``/``epsilon_high``, ``max_grad_norm``,
 ``lr_scheduler_type``, ``warmup_ratio``) and verl's ``loss_agg_mode`` values.
@@ -40,6 +41,7 @@ KLEstimator = Literal["k1", "k2", "k3"]
 LossAggMode = Literal[
     "token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"
 ]
+MuSchedule = Literal["constant", "warmup_cosine"]  # chord.mu_schedule
 
 
 def _choice(where: str, value: Any, tp: Any) -> None:
@@ -226,6 +228,118 @@ class JointConfig:
         _at_least("joint", self, ("learning_rate",), 0)
 
 
+# -- coupling-management methods (train/chord.py, luffy.py, hpt.py, relift.py, uft.py) --
+# The stage kind of the same name reads its section (its knobs and learning
+# rate); its RL part uses ``[rl]`` (prompts per step, samples per prompt,
+# estimator, PPO clip, KL, AdamW betas, lr schedule, max_grad_norm) and its
+# expert batches ``[sft]`` (chord's batch size; packing, max_length). The
+# defaults are postcouple's, sized for the tiny task, not the papers' tuned values.
+
+
+@dataclass
+class ChordConfig:
+    """CHORD (arXiv 2508.11408): L = (1 - mu_t) L_RL + mu_t L_SFT^phi.
+
+    ``mu_schedule = "constant"``: mu_t = mu_peak. ``"warmup_cosine"``: mu_t
+    rises linearly to mu_peak over ``mu_warmup_ratio`` of the chord steps
+    (mu_peak (t + 1) / W), then decays on a cosine to mu_valley at the last
+    chord step.
+    ``phi``: weight each expert token's NLL by sg(p (1 - p)) (CHORD-phi).
+    """
+
+    mu_schedule: MuSchedule = "warmup_cosine"
+    mu_peak: float = 0.5
+    mu_valley: float = 0.05
+    mu_warmup_ratio: float = 0.1
+    phi: bool = True
+    learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _choice("chord.mu_schedule", self.mu_schedule, MuSchedule)
+        for k in ("mu_peak", "mu_valley", "mu_warmup_ratio"):
+            _within(f"chord.{k}", getattr(self, k), 0.0, 1.0)
+        _at_least("chord", self, ("learning_rate",), 0)
+
+
+@dataclass
+class LuffyConfig:
+    """LUFFY (arXiv 2504.14945): groups of K = rl.num_generations on-policy samples
+    plus ``num_expert`` expert solutions; expert tokens shaped by f(p) = p / (p + gamma)."""
+
+    gamma: float = 0.1
+    num_expert: int = 1  # E expert solutions per group (0: plain GRPO)
+    # advantages over the whole mixed group; LUFFY drops the std division
+    scale_rewards: ScaleRewards = "none"
+    learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _choice("luffy.scale_rewards", self.scale_rewards, ScaleRewards)
+        if not self.gamma > 0:  # also catches NaN
+            raise ValueError(f"luffy.gamma: must be > 0, got {self.gamma!r}")
+        _within("luffy.num_expert", self.num_expert, 0, 64)
+        _at_least("luffy", self, ("learning_rate",), 0)
+
+
+@dataclass
+class HPTConfig:
+    """HPT (arXiv 2509.04419): per prompt, SFT on its expert solution when at most
+    ``gamma`` of its K samples are correct, else the RL loss (gamma = 0: SuperRL)."""
+
+    gamma: int = 0
+    learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _at_least("hpt", self, ("gamma", "learning_rate"), 0)
+
+
+@dataclass
+class ReLIFTConfig:
+    """ReLIFT (arXiv 2506.07527): RL steps; expert solutions of prompts with 0 of K
+    correct are buffered; when the buffer holds ``buffer_size`` (M), one SFT step."""
+
+    buffer_size: int = 16
+    learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _at_least("relift", self, ("buffer_size",), 1)
+        _at_least("relift", self, ("learning_rate",), 0)
+
+
+@dataclass
+class UFTConfig:
+    """UFT (arXiv 2505.16984): hints of k ~ Binomial(n, p(t)) of n expert chunks,
+    p(t) = p_low + (p_high - p_low)(1 + cos(pi (t+1) / t_hint)) / 2 for t < t_hint, else 0;
+    GRPO on the continuation plus ``beta`` x the NLL of the hint tokens."""
+
+    t_hint: int = 100  # uft steps until the hints are gone
+    p_high: float = 0.95
+    p_low: float = 0.05
+    num_chunks: int = 4  # n: the expert solution cut into this many token chunks
+    beta: float = 0.001
+    learning_rate: float = 5e-4
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _at_least("uft", self, ("t_hint", "num_chunks"), 1)
+        _within("uft.p_high", self.p_high, 0.0, 1.0)
+        _within("uft.p_low", self.p_low, 0.0, self.p_high)
+        _at_least("uft", self, ("beta", "learning_rate"), 0)
+
+
 @dataclass
 class EvalConfig:
     """Evaluation every ``interval`` steps of every stage (and at each stage's ends)."""
@@ -263,6 +377,11 @@ class RunConfig:
     sft: SFTConfig = field(default_factory=SFTConfig)
     rl: RLConfig = field(default_factory=RLConfig)
     joint: JointConfig = field(default_factory=JointConfig)
+    chord: ChordConfig = field(default_factory=ChordConfig)
+    luffy: LuffyConfig = field(default_factory=LuffyConfig)
+    hpt: HPTConfig = field(default_factory=HPTConfig)
+    relift: ReLIFTConfig = field(default_factory=ReLIFTConfig)
+    uft: UFTConfig = field(default_factory=UFTConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
@@ -274,7 +393,9 @@ class RunConfig:
 
         parse_schedule(self.schedule)
         _at_least("config", self, ("checkpoint_interval", "keep_checkpoints"), 1)
-        for section in (self.model, self.sft, self.rl, self.joint, self.eval):
+        sections = (self.model, self.sft, self.rl, self.joint, self.eval)
+        methods = (self.chord, self.luffy, self.hpt, self.relift, self.uft)
+        for section in sections + methods:
             section.validate()
 
 

@@ -12,7 +12,7 @@ writes into ``cfg.out``:
   (``save_pretrained`` layout, loadable with ``from_pretrained`` or as
   ``init_from``).
 
-Optimizers: one AdamW per stage kind (sft, rl, joint), kept across blocks of an
+Optimizers: one AdamW per stage kind (sft, rl, joint, chord, ...), kept across blocks of an
 alternating schedule, so ``alt(sft:10,rl:10)x5`` is two interleaved
 optimisations rather than ten cold starts; each stage instance runs its own lr
 schedule over its steps.
@@ -49,7 +49,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,14 @@ from postcouple.train.evaluate import evaluate
 from postcouple.train.interrupt import TrainingInterrupted, stop_requested
 from postcouple.train.joint import joint_step
 from postcouple.train.metrics import MetricsWriter, truncate_metrics
+from postcouple.train.mixed import (
+    MethodState,
+    StepInputs,
+    method_rng,
+    method_step,
+    schedule_progress,
+    target_tokens,
+)
 from postcouple.train.optim import (
     OptimizerStep,
     build_optimizers,
@@ -83,7 +91,7 @@ from postcouple.train.optim import (
     stage_optim,
 )
 from postcouple.train.rl import rl_step
-from postcouple.train.schedule import StageSpec, parse_schedule
+from postcouple.train.schedule import METHOD_KINDS, StageSpec, parse_schedule
 from postcouple.train.sft import sft_step
 
 Hook = Callable[[dict[str, Any], "Context"], None]
@@ -182,6 +190,8 @@ class Trainer:
     opt_steps: dict[str, OptimizerStep]  # built once per stage kind
     samplers: dict[str, EpochSampler]
     reward_funcs: Sequence[Callable] = ()
+    # cumulative expert tokens, ReLIFT's buffer (train/mixed.py); state["methods"]
+    mstate: MethodState = field(default_factory=MethodState)
     stage_index: int = 0
     stage_step: int = 0
     global_step: int = 0
@@ -208,6 +218,11 @@ def setup(
         if not overwrite:
             raise ValueError(f"out: {out} already holds a run; pass resume or overwrite")
     d = distributed.init(cfg.model.device)
+    # -- methods (train/mixed.py): one process only, for now
+    if d.enabled and any(s.kind in METHOD_KINDS for s in stages):
+        raise ValueError(
+            f"schedule: the stage kinds {METHOD_KINDS} run in one process only (not under torchrun)"
+        )
     if d.is_main:
         if not resume:
             shutil.rmtree(ck_root, ignore_errors=True)
@@ -290,6 +305,7 @@ def restore(tr: Trainer) -> bool:
         tr.samplers[k] = EpochSampler(len(tr.train), tr.samplers[k].seed, s["epoch"], s["pos"])
     tr.stage_index, tr.stage_step = state["stage_index"], state["stage_step"]
     tr.global_step = tr.saved_step = state["global_step"]
+    tr.mstate = MethodState.from_dict(state.get("methods"))
     if d.is_main:
         truncate_metrics(out / "metrics.jsonl", tr.global_step)
     return same_streams
@@ -324,9 +340,29 @@ def train_step(tr: Trainer, spec: StageSpec, s: int) -> tuple[dict[str, Any], fl
             tr.autocast,
             tr.reward_funcs,
         )
+    elif kind in METHOD_KINDS:  # chord, luffy, hpt, relift, uft (train/mixed.py)
+        prompts = tr.draw("rl", cfg.rl.num_prompts)
+        # chord's expert batch, apart from the rollouts
+        batch = tr.draw("sft", cfg.sft.batch_size) if kind == "chord" else []
+        inputs = StepInputs(
+            tr.model,
+            tr.ref_model,
+            tr.tok,
+            tr.task,
+            cfg,
+            opt_step,
+            tr.device,
+            tr.autocast,
+            tr.reward_funcs,
+            schedule_progress(tr.stages, tr.stage_index, s),
+            method_rng(cfg.seed, tr.global_step, kind),
+            tr.mstate,
+        )
+        st = method_step(kind, inputs, prompts, batch)  # counts its expert_tokens
     else:  # joint
         prompts = tr.draw("rl", cfg.rl.num_prompts)
         batch = tr.draw("sft", cfg.sft.batch_size)
+        joint_tokens = target_tokens(tr.tok, batch, cfg.sft.max_length)  # the global batch
         prompts = distributed.shard(prompts, d, "rl.num_prompts")
         batch = distributed.shard(batch, d, "sft.batch_size")
         st = joint_step(
@@ -343,6 +379,9 @@ def train_step(tr: Trainer, spec: StageSpec, s: int) -> tuple[dict[str, Any], fl
             tr.reward_funcs,
         )
     st = distributed.reduce_metrics(st, d)
+    if kind in ("sft", "joint"):  # their (global) SFT targets are expert tokens
+        tr.mstate.expert_tokens += int(st["tokens"]) if kind == "sft" else joint_tokens
+        st["expert_tokens"] = tr.mstate.expert_tokens
     if d.enabled:
         st["world_size"] = d.world_size
     return st, lr
@@ -356,6 +395,7 @@ def save(tr: Trainer) -> None:
         "stage_step": tr.stage_step,
         "global_step": tr.global_step,
         "samplers": {k: v.state() for k, v in tr.samplers.items()},
+        "methods": tr.mstate.to_dict(),
     }
     msd, osd = distributed.full_state(tr.model, tr.opts) if tr.fsdp else (None, None)
     rngs = distributed.gather_objects(rng_state(), d)  # one per rank
@@ -491,7 +531,10 @@ def run(
                 }
                 if metrics is not None:
                     metrics.write(rec)
-                    if not warned and st.get("frac_reward_zero_std") == 1.0:
+                    # luffy's experts join the groups; hpt and relift turn unsolved
+                    # prompts into SFT: equal sample rewards still leave them a signal
+                    quiet = kind in ("luffy", "hpt", "relift")
+                    if not warned and not quiet and st.get("frac_reward_zero_std") == 1.0:
                         _warn_no_signal(g, cfg)
                         warned = True
                 if bar is not None:

@@ -59,11 +59,12 @@ def check_finite(loss: torch.Tensor, what: str) -> None:
 def stage_optim(cfg: RunConfig, kind: str) -> tuple[OptimConfig, float]:
     """The optimizer settings of a stage kind and its base learning rate.
 
-    SFT uses ``cfg.sft``; RL and joint use ``cfg.rl``'s AdamW settings and lr
-    schedule (joint with ``cfg.joint.learning_rate``).
+    SFT uses ``cfg.sft``; RL, joint and the methods (chord, luffy, hpt, relift,
+    uft) use ``cfg.rl``'s AdamW settings and lr schedule, each with its own
+    section's learning rate (``cfg.joint.learning_rate``, ``cfg.chord...``).
     """
     oc: OptimConfig = cfg.sft if kind == "sft" else cfg.rl
-    return oc, (cfg.joint.learning_rate if kind == "joint" else oc.learning_rate)
+    return oc, getattr(cfg, kind).learning_rate
 
 
 def build_optimizers(

@@ -4,11 +4,14 @@ Grammar (whitespace ignored)::
 
     schedule := item ("," item)*
     item     := kind ":" steps | "alt(" schedule ")x" repeats
-    kind     := "sft" | "rl" | "joint"
+    kind     := "sft" | "rl" | "joint" | "chord" | "luffy" | "hpt" | "relift" | "uft"
 
 Examples: ``"sft:300,rl:50"`` (the classic two stages), ``"rl:50,sft:100"``,
 ``"sft:100,rl:50,sft:100"``, ``"alt(sft:10,rl:10)x5"`` (ten blocks),
-``"joint:100"``. A step is one optimizer step of that stage (RL: one rollout).
+``"joint:100"``, ``"sft:100,chord:50"``. A step is one optimizer step of that
+stage (RL: one rollout). The coupling-management kinds (``chord``, ``luffy``,
+``hpt``, ``relift``, ``uft``; one rollout per step each) are described in
+their modules, :mod:`postcouple.train.chord` and so on.
 
 Example:
     >>> from postcouple.train.schedule import parse_schedule
@@ -21,7 +24,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KINDS = ("sft", "rl", "joint")
+#: the coupling-management methods (train/chord.py, ...), each with a config section
+METHOD_KINDS = ("chord", "luffy", "hpt", "relift", "uft")
+KINDS = ("sft", "rl", "joint", *METHOD_KINDS)
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class StageSpec:
             raise ValueError(f"schedule: steps of {self.kind!r} must be an int >= 1")
 
 
-_ITEM = re.compile(r"(sft|rl|joint):(\d+)")
+_ITEM = re.compile(r"(" + "|".join(KINDS) + r"):(\d+)")
 _ALT = re.compile(r"alt\(")
 
 
@@ -59,8 +64,8 @@ def _parse(s: str, i: int, depth: int) -> tuple[list[StageSpec], int]:
             m = _ITEM.match(s, i)
             if not m:
                 raise ValueError(
-                    f"schedule: expected 'sft:N', 'rl:N', 'joint:N' or 'alt(...)xN' at position"
-                    f" {i} of {s!r}"
+                    f"schedule: expected 'KIND:N' (KIND one of {', '.join(KINDS)}) or"
+                    f" 'alt(...)xN' at position {i} of {s!r}"
                 )
             out.append(StageSpec(m.group(1), int(m.group(2))))
             i = m.end()
