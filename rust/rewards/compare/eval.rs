@@ -1,6 +1,7 @@
 //! Evaluation: exact rationals, then complex floating point at shared points.
 
 use super::big::{exact_big, rational_shape};
+use super::mono::monomial;
 use super::*;
 use std::sync::OnceLock;
 
@@ -319,6 +320,10 @@ pub fn expr_eq(a: &Expr, b: &Expr, o: &Opts) -> bool {
     // past i128: arbitrary precision, when both sides can only be rational
     if rational_shape(a) && rational_shape(b) {
         if let (Some(x), Some(y)) = (exact_big(a), exact_big(b)) {
+            return x == y;
+        }
+        // past the bit cap: factorial identities as prime-exponent vectors
+        if let (Some(x), Some(y)) = (monomial(a), monomial(b)) {
             return x == y;
         }
     }
