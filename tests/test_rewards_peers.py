@@ -22,11 +22,10 @@ import pickle
 
 import pytest
 
-import rewards_corpus  # noqa: F401
+from postcouple.reference.rewards_corpus import KNOWN_MATH_VERIFY_FALSE_POSITIVES, build
 from postcouple.rewards import math_equal, math_reward
 from postcouple.rewards.trl import accuracy_reward, make_accuracy_reward, make_format_reward
 from postcouple.rewards.verl import DATA_SOURCES, compute_score
-from rewards_corpus import KNOWN_MATH_VERIFY_FALSE_POSITIVES, build
 from test_rewards_corpus import load_corpus, math_verify_verdicts, postcouple_verdicts, table
 from verl_import import import_verl
 

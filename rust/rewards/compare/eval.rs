@@ -1,7 +1,7 @@
 //! Evaluation: exact rationals, then complex floating point at shared points.
 
 use super::big::{exact_big, rational_shape};
-use super::mono::monomial;
+use super::mono::monomial_eq;
 use super::*;
 use std::sync::OnceLock;
 
@@ -323,8 +323,8 @@ pub fn expr_eq(a: &Expr, b: &Expr, o: &Opts) -> bool {
             return x == y;
         }
         // past the bit cap: factorial identities as prime-exponent vectors
-        if let (Some(x), Some(y)) = (monomial(a), monomial(b)) {
-            return x == y;
+        if let Some(eq) = monomial_eq(a, b) {
+            return eq;
         }
     }
     let mut names = Vec::new();

@@ -208,6 +208,118 @@ pub fn monomial(e: &Expr) -> Option<Mono> {
     walk(e, &mut leaves)
 }
 
+/// A monomial's sign and `ln|x|`, with the sum of `|terms|` that bounds the
+/// float error of `log`. `None` where [`monomial`] is `None` for the shape.
+#[derive(Clone, Copy, Debug)]
+struct Approx {
+    zero: bool,
+    neg: bool,
+    log: f64,
+    scale: f64,
+}
+
+/// `ln n!`: exact sum below 16, else Stirling's series to `n^-5` (error below
+/// `1/(1680 n^7)`, far under the `1e-9` relative margin used).
+fn ln_fact(n: u64) -> f64 {
+    if n < 16 {
+        return (2..=n).map(|k| (k as f64).ln()).sum();
+    }
+    let x = n as f64;
+    let (x2, x3) = (x * x, x * x * x);
+    x * x.ln() - x + 0.5 * (std::f64::consts::TAU * x).ln() + 1.0 / (12.0 * x) - 1.0 / (360.0 * x3)
+        + 1.0 / (1260.0 * x3 * x2)
+}
+
+fn approx(e: &Expr, leaves: &mut u32) -> Option<Approx> {
+    let val = |neg: bool, log: f64| Approx {
+        zero: false,
+        neg,
+        log,
+        scale: log.abs(),
+    };
+    let zero = Approx {
+        zero: true,
+        neg: false,
+        log: 0.0,
+        scale: 0.0,
+    };
+    // a · b^k
+    let comb = |a: Approx, b: Approx, k: f64| -> Option<Approx> {
+        if b.zero && k < 0.0 {
+            return None;
+        }
+        if a.zero || b.zero {
+            return Some(zero);
+        }
+        let odd = k.rem_euclid(2.0) == 1.0;
+        Some(Approx {
+            zero: false,
+            neg: a.neg ^ (b.neg && odd),
+            log: a.log + k * b.log,
+            scale: a.scale + k.abs() * b.scale,
+        })
+    };
+    let lit = |n: i128| -> Option<Approx> {
+        if n == 0 {
+            return Some(zero);
+        }
+        // the same bound as [`literal`], so both paths accept the same shapes
+        let m = u64::try_from(n.unsigned_abs())
+            .ok()
+            .filter(|m| *m <= MAX_LIT)?;
+        Some(val(n < 0, (m as f64).ln()))
+    };
+    match e {
+        Expr::Num(q) => {
+            *leaves = leaves.checked_sub(1)?;
+            comb(lit(q.n)?, lit(q.d)?, -1.0)
+        }
+        Expr::Fact(a) => {
+            *leaves = leaves.checked_sub(1)?;
+            let n = u64::try_from(small_int(a)?).ok().filter(|n| *n <= MAX_N)?;
+            Some(val(false, ln_fact(n)))
+        }
+        Expr::Mul(v) => v
+            .iter()
+            .try_fold(val(false, 0.0), |acc, x| comb(acc, approx(x, leaves)?, 1.0)),
+        Expr::Div(a, b) => {
+            let x = approx(a, leaves)?;
+            comb(x, approx(b, leaves)?, -1.0)
+        }
+        Expr::Neg(a) => approx(a, leaves).map(|x| Approx {
+            neg: !x.neg && !x.zero,
+            ..x
+        }),
+        Expr::Func(Func::Abs, a) => approx(a, leaves).map(|x| Approx { neg: false, ..x }),
+        Expr::Pow(a, b) => {
+            let k = small_int(b).filter(|k| k.abs() <= MAX_POW)?;
+            let x = approx(a, leaves)?;
+            if k == 0 {
+                return (!x.zero).then(|| val(false, 0.0));
+            }
+            comb(val(false, 0.0), x, k as f64)
+        }
+        _ => None,
+    }
+}
+
+/// Whether two monomials are equal, or `None` when either is not one. Signs
+/// and logarithms first (O(1) per factorial, so unequal values, the common
+/// case and the hostile one, never build a prime table entry); the exact
+/// prime-exponent vectors only when those agree.
+pub fn monomial_eq(a: &Expr, b: &Expr) -> Option<bool> {
+    let (mut la, mut lb) = (MAX_LEAVES, MAX_LEAVES);
+    let (x, y) = (approx(a, &mut la)?, approx(b, &mut lb)?);
+    if x.zero || y.zero {
+        return Some(x.zero && y.zero);
+    }
+    // float error of each log is far below 1e-12 of its terms' sum
+    if x.neg != y.neg || (x.log - y.log).abs() > 1e-9 * (1.0 + x.scale + y.scale) {
+        return Some(false);
+    }
+    Some(monomial(a)? == monomial(b)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::super::latex::parse_answer;
@@ -224,7 +336,21 @@ mod tests {
         monomial(&expr(s))
     }
     fn eq(a: &str, b: &str) -> bool {
-        expr_eq(&expr(a), &expr(b), &Opts::default())
+        let (x, y) = (expr(a), expr(b));
+        // the log filter never contradicts the exact vectors
+        if let (Some(m), Some(n)) = (monomial(&x), monomial(&y)) {
+            assert_eq!(monomial_eq(&x, &y), Some(m == n), "{a} vs {b}");
+        }
+        expr_eq(&x, &y, &Opts::default())
+    }
+
+    #[test]
+    fn ln_factorial() {
+        let mut exact = 0.0f64;
+        for n in 1..=3000u64 {
+            exact += (n as f64).ln();
+            assert!((ln_fact(n) - exact).abs() <= 1e-12 * exact.max(1.0), "{n}");
+        }
     }
 
     #[test]
@@ -293,6 +419,7 @@ mod tests {
             };
             let (ma, mb) = (monomial(&ea).unwrap(), monomial(&eb).unwrap());
             assert_eq!(x == y, ma == mb, "{a} vs {b}");
+            assert_eq!(monomial_eq(&ea, &eb), Some(x == y), "{a} vs {b}");
             assert_eq!(ma, monomial(&expr(&a)).unwrap());
             checked += 1;
         }
@@ -301,6 +428,7 @@ mod tests {
         for n in 2..300u64 {
             let (a, b) = (format!("{n}!"), format!("{n} \\cdot {}!", n - 1));
             assert_eq!(mono(&a), mono(&b), "{a}");
+            assert_eq!(monomial_eq(&expr(&a), &expr(&b)), Some(true), "{a}");
             assert_eq!(exact_big(&expr(&a)), exact_big(&expr(&b)));
         }
     }
