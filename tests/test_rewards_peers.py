@@ -236,16 +236,15 @@ _VERL_ROUTES = {
 #: for "-1, 0"), letter choices (\boxed{\textbf{(A)}} and $\text{(A)}$ for
 #: "A"), a 16-digit decimal for a fraction (0.6923076923076923 for
 #: \frac{9}{13}), \varnothing for \emptyset, and exact big integers
-#: (1980 \cdot 1979! and \frac{875!}{875} for 1980! and 874!). A ceiling that
-#: may only go down: set it to 0 once the verifier reads those forms.
+#: (1980 \cdot 1979! and \frac{875!}{875} for 1980! and 874!). The verifier
+#: now reads all of them (the last, n·(n-1)! identities past the 8,192-bit
+#: exact range, as prime-exponent vectors), so every ceiling is 0.
 VERL_RIGHT_WE_WRONG_CEILING = {
     "gsm8k": 0,
     "math_reward": 0,
     "math_dapo": 0,
-    # after the issue-11 verifier work, only n·(n-1)! identities past the
-    # 8,192-bit exact range are left (`1980 \\cdot 1979!` for `1980!`)
-    "prime_math": 2,  # of the 394-case sample
-    "geo3k": 4,
+    "prime_math": 0,  # of the 394-case sample
+    "geo3k": 0,
 }
 
 

@@ -11,7 +11,12 @@
 //! literals and factorials per side, literals up to [`MAX_LIT`] (trial
 //! division by the cached primes decides those completely), powers up to
 //! [`MAX_POW`]. Past any bound the value is `None` and the caller goes on as
-//! before (floating point, then structural).
+//! before (floating point, then structural). [`monomial_eq`] compares signs
+//! and `ln|x|` first (Stirling's series for `ln n!`, O(1) per factor), so two
+//! unequal monomials (the common case, and what hostile input produces)
+//! never build an exponent vector; the vectors only settle near-equal
+//! magnitudes. Measured worst case: 32 factors of `100000!` against
+//! themselves, 0.08 ms (benches/bench_rewards.py, `test_worst_case_latency`).
 
 use super::eval::exact;
 use super::*;
