@@ -3,7 +3,7 @@
 Inputs are real: GSM8K test solutions rewritten as model completions (the
 ``<<a*b=c>>`` annotations dropped, the final line ``The answer is $N.`` or a
 ``\\boxed{N}``), MATH-500 answers with their equivalent rewrites and near misses
-(tests/rewards_corpus.py), and the LaTeX-heavy subset of those (tuples,
+(postcouple.reference.rewards_corpus), and the LaTeX-heavy subset of those (tuples,
 intervals, sets, matrices). Everything is timed on one thread except the
 thread-scaling pair. math-verify is called as TRL calls it:
 ``verify(parse(gold), parse(completion))``, with its default timeouts.
@@ -23,7 +23,6 @@ import json
 import os
 import random
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -35,7 +34,6 @@ from postcouple.rewards import math_reward
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("POSTCOUPLE_DATA", ROOT.parent / "shared" / "data"))
-sys.path.insert(0, str(ROOT / "tests"))
 
 
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is absent")
@@ -56,7 +54,7 @@ def gsm8k_completions(n: int) -> tuple[list[str], list[str]]:
 
 
 def math500_pairs(latex_heavy: bool = False) -> tuple[list[str], list[str]]:
-    from rewards_corpus import build
+    from postcouple.reference.rewards_corpus import build
 
     cases = build(DATA)
     if latex_heavy:
@@ -99,7 +97,7 @@ def test_gsm8k_math_verify(benchmark, bench_once):
 
 @pytest.mark.benchmark(group="rewards-gsm8k")
 def test_gsm8k_verl_regex(benchmark):
-    from verl_import import import_verl
+    from benchutil import import_verl
 
     g = import_verl("verl.utils.reward_score.gsm8k")
     if g is None:
@@ -190,7 +188,7 @@ def _hostile_64k(rng: random.Random) -> str:
 
 
 def test_worst_case_latency(benchmark, bench_once):
-    from test_rewards import PATHOLOGICAL
+    from postcouple.reference.rewards_corpus import PATHOLOGICAL
 
     rng = random.Random(0)
     items = [p for p in PATHOLOGICAL if len(p.encode("utf-8", "surrogatepass")) <= 64 * 1024]
@@ -198,8 +196,12 @@ def test_worst_case_latency(benchmark, bench_once):
     items += [
         "\\boxed{" + "9^{" * 3 + "9" + "}" * 3 + "}",
         "\\boxed{" + "\\frac{1}{" * 40 + "2" + "}" * 40 + "}",
+        # the prime-exponent path at its bounds (32 factorials of 100,000; 256 items)
+        "\\boxed{" + " \\cdot ".join(["100000!"] * 16 + ["9999999967"] * 16) + "}",
+        "\\boxed{" + ", ".join(["100000!"] * 256) + "}",
+        "\\boxed{" + " \\cdot ".join(["(100000!)^{1000000}"] * 40) + "}",
     ]
-    golds = ["1", "10^{10^{10^{10}}}", "\\frac{1}{2}", "(1, 2)"]
+    golds = ["1", "10^{10^{10^{10}}}", "\\frac{1}{2}", "(1, 2)", "100000!"]
 
     def cost(it: str, g: str, repeats: int) -> list[float]:
         ts = []

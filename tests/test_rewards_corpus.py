@@ -50,11 +50,11 @@ CATEGORIES = (
 )
 
 #: postcouple's agreement with the truth on the whole corpus: 1774 / 2360 (75.2%)
-#: when the corpus was added, 2349 / 2360 (99.5%) after the issue-11 verifier work.
-#: The 11 misses are n·(n-1)! identities past the 8,192-bit exact range
-#: (`1980 \cdot 1979!` for `1980!`): scored 0, never a false positive. A floor,
-#: not a target: raise it as the verifier improves.
-AGREEMENT_FLOOR = 2349 / 2360
+#: when the corpus was added, 2349 / 2360 (99.5%) after the issue-11 verifier work,
+#: 2360 / 2360 once factorial identities past the 8,192-bit exact range
+#: (`1980 \cdot 1979!` for `1980!`) were compared as prime-exponent vectors.
+#: A floor, not a target: raise it as the verifier improves.
+AGREEMENT_FLOOR = 2360 / 2360
 
 
 def load_corpus(path: Path = CORPUS) -> list[dict]:

@@ -22,11 +22,10 @@ import pickle
 
 import pytest
 
-import rewards_corpus  # noqa: F401
+from postcouple.reference.rewards_corpus import KNOWN_MATH_VERIFY_FALSE_POSITIVES, build
 from postcouple.rewards import math_equal, math_reward
 from postcouple.rewards.trl import accuracy_reward, make_accuracy_reward, make_format_reward
 from postcouple.rewards.verl import DATA_SOURCES, compute_score
-from rewards_corpus import KNOWN_MATH_VERIFY_FALSE_POSITIVES, build
 from test_rewards_corpus import load_corpus, math_verify_verdicts, postcouple_verdicts, table
 from verl_import import import_verl
 
@@ -237,16 +236,15 @@ _VERL_ROUTES = {
 #: for "-1, 0"), letter choices (\boxed{\textbf{(A)}} and $\text{(A)}$ for
 #: "A"), a 16-digit decimal for a fraction (0.6923076923076923 for
 #: \frac{9}{13}), \varnothing for \emptyset, and exact big integers
-#: (1980 \cdot 1979! and \frac{875!}{875} for 1980! and 874!). A ceiling that
-#: may only go down: set it to 0 once the verifier reads those forms.
+#: (1980 \cdot 1979! and \frac{875!}{875} for 1980! and 874!). The verifier
+#: now reads all of them (the last, n·(n-1)! identities past the 8,192-bit
+#: exact range, as prime-exponent vectors), so every ceiling is 0.
 VERL_RIGHT_WE_WRONG_CEILING = {
     "gsm8k": 0,
     "math_reward": 0,
     "math_dapo": 0,
-    # after the issue-11 verifier work, only n·(n-1)! identities past the
-    # 8,192-bit exact range are left (`1980 \\cdot 1979!` for `1980!`)
-    "prime_math": 2,  # of the 394-case sample
-    "geo3k": 4,
+    "prime_math": 0,  # of the 394-case sample
+    "geo3k": 0,
 }
 
 

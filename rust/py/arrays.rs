@@ -175,9 +175,6 @@ pub(crate) fn non_negative(name: &'static str, v: i64) -> PyResult<usize> {
 
 /// One `str` (lossy: a lone surrogate becomes U+FFFD, so hostile text is
 /// still scored); `i` names the item of a list in the error.
-// Text lists are read by py/rewards.rs; it still has its own copies until
-// it moves over (issue 15, bindings), hence the allow.
-#[allow(dead_code)]
 pub(crate) fn text(x: &Bound<'_, PyAny>, name: &'static str, i: Option<usize>) -> PyResult<String> {
     let s = x.cast::<PyString>().map_err(|_| {
         let at = i.map(|i| format!("[{i}]")).unwrap_or_default();
@@ -190,7 +187,6 @@ pub(crate) fn text(x: &Bound<'_, PyAny>, name: &'static str, i: Option<usize>) -
 }
 
 /// A sequence of `str` (a single `str` is a `TypeError`, not a list of chars).
-#[allow(dead_code)]
 pub(crate) fn texts(x: &Bound<'_, PyAny>, name: &'static str) -> PyResult<Vec<String>> {
     if x.is_instance_of::<PyString>() {
         return Err(Error::type_(name, "expected a sequence of str, got a single str").into());

@@ -2,55 +2,14 @@
 //! (lossily: a lone surrogate becomes U+FFFD, so hostile text is still scored),
 //! then scored with the GIL released. Users call `postcouple.rewards`.
 
-use crate::rewards::{self as core, extract, format, latex, Fallback, Mode, Opts};
+use super::arrays::{array, text, texts};
+use crate::rewards::{self as core, format, latex, Fallback, Mode, Opts};
 use crate::Error;
-use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyDict;
 
 type F32s<'py> = Bound<'py, PyArray1<f32>>;
-
-fn text(x: &Bound<'_, PyAny>, name: &'static str, i: Option<usize>) -> PyResult<String> {
-    let s = x.cast::<PyString>().map_err(|_| {
-        let at = i.map(|i| format!("[{i}]")).unwrap_or_default();
-        let ty = x
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default();
-        Error::type_(name, format!("{name}{at} must be str, got {ty}"))
-    })?;
-    Ok(s.to_string_lossy().into_owned())
-}
-
-fn texts(x: &Bound<'_, PyAny>, name: &'static str) -> PyResult<Vec<String>> {
-    if x.is_instance_of::<PyString>() {
-        return Err(Error::type_(name, "expected a sequence of str, got a single str").into());
-    }
-    let mut out = Vec::new();
-    for (i, item) in x
-        .try_iter()
-        .map_err(|_| Error::type_(name, "expected a sequence of str"))?
-        .enumerate()
-    {
-        out.push(text(&item?, name, Some(i))?);
-    }
-    Ok(out)
-}
-
-fn same_len(a: usize, b: usize, name: &'static str, other: &str) -> PyResult<()> {
-    if a != b {
-        return Err(Error::value(name, format!("has {b} items but {other} has {a}")).into());
-    }
-    Ok(())
-}
-
-fn opts(rel_tol: f64, strict: bool) -> PyResult<Opts> {
-    if !(0.0..1.0).contains(&rel_tol) {
-        return Err(Error::value("rel_tol", format!("must be in [0, 1), got {rel_tol}")).into());
-    }
-    Ok(Opts { rel_tol, strict })
-}
 
 fn threads(n: Option<i64>) -> PyResult<usize> {
     match n {
@@ -89,7 +48,7 @@ fn math_equal(
     rel_tol: f64,
     strict: bool,
 ) -> PyResult<bool> {
-    let o = opts(rel_tol, strict)?;
+    let o = Opts::new(rel_tol, strict)?;
     let (p, g) = (text(pred, "pred", None)?, text(gold, "gold", None)?);
     super::detach(py, || Ok(core::math_equal(&p, &g, &o)))
 }
@@ -121,12 +80,11 @@ fn math_reward<'py>(
         last_math: last_math_fallback,
         last_number: last_number_fallback,
     };
-    let o = opts(rel_tol, strict)?;
+    let o = Opts::new(rel_tol, strict)?;
     let th = threads(num_threads)?;
     let c = texts(completions, "completions")?;
     let g = texts(golds, "golds")?;
-    same_len(c.len(), g.len(), "golds", "completions")?;
-    let out = super::detach(py, || Ok(core::math_reward(&c, &g, mode, fb, &o, th)))?;
+    let out = super::detach(py, || core::math_reward(&c, &g, mode, fb, &o, th))?;
     Ok(out.into_pyarray(py))
 }
 
@@ -144,16 +102,7 @@ fn label_reward<'py>(
     let th = threads(num_threads)?;
     let c = texts(completions, "completions")?;
     let l = texts(labels, "labels")?;
-    same_len(c.len(), l.len(), "labels", "completions")?;
-    let out = super::detach(py, || {
-        let keys: Vec<String> = l
-            .iter()
-            .map(|x| format::label_key(x, case_sensitive))
-            .collect();
-        Ok(core::par_map(c.len(), th, |i| {
-            format::label_score(&c[i], &keys[i], mode, case_sensitive)
-        }))
-    })?;
+    let out = super::detach(py, || core::label_reward(&c, &l, mode, case_sensitive, th))?;
     Ok(out.into_pyarray(py))
 }
 
@@ -168,11 +117,7 @@ fn format_reward<'py>(
     let th = threads(num_threads)?;
     let re = format::compile(pattern.unwrap_or(format::THINK_ANSWER))?;
     let c = texts(completions, "completions")?;
-    let out = super::detach(py, || {
-        Ok(core::par_map(c.len(), th, |i| {
-            format::format_score(&re, &c[i])
-        }))
-    })?;
+    let out = super::detach(py, || Ok(core::format_reward(&c, &re, th)))?;
     Ok(out.into_pyarray(py))
 }
 
@@ -185,17 +130,8 @@ fn overlong_penalty<'py>(
     buffer: i64,
     factor: f64,
 ) -> PyResult<F32s<'py>> {
-    let a = lengths.cast::<PyArray1<i64>>().map_err(|_| {
-        Error::type_(
-            "lengths",
-            "expected a 1-D int64 numpy array (postcouple.rewards converts lists)",
-        )
-    })?;
-    let ro = a.readonly();
-    if !ro.is_c_contiguous() {
-        return Err(Error::value("lengths", "expected a C-contiguous array").into());
-    }
-    let l = ro.as_slice()?;
+    let a = array::<i64, numpy::Ix1>(lengths, "lengths")?;
+    let l = a.slice();
     let out = super::detach(py, || format::overlong_penalty(l, max_len, buffer, factor))?;
     Ok(out.into_pyarray(py))
 }
@@ -226,7 +162,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(overlong_penalty, m)?)?;
     m.add_function(wrap_pyfunction!(reward_caps, m)?)?;
     // the names and the default pattern, defined once here and used by the Python API
-    m.add("MODES", pyo3::types::PyTuple::new(m.py(), extract::MODES)?)?;
+    let modes: Vec<&str> = Mode::ALL.iter().map(|m| m.name()).collect();
+    m.add("MODES", pyo3::types::PyTuple::new(m.py(), modes)?)?;
     m.add("THINK_ANSWER_PATTERN", format::THINK_ANSWER)?;
     Ok(())
 }

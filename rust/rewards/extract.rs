@@ -5,64 +5,31 @@
 //! is `None` (scored 0), never an error.
 
 use super::latex::brace_group;
-use crate::{Error, Result};
+use crate::error::named_enum;
 use std::borrow::Cow;
-use std::str::FromStr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// boxed (adjacent boxes joined) → answer tags → `####` → whichever of "the answer is" /
-    /// "Answer:" comes last → a line `A:` → the last math segment and then the last
-    /// number, each if enabled ([`Fallback`]).
-    Auto,
-    /// The last `\boxed{...}` or `\fbox{...}` (nested braces).
-    Boxed,
-    /// GSM8K's `#### N` (the last one).
-    Gsm8k,
-    /// "The answer is ..." (the last one, to the end of its sentence).
-    AnswerIs,
-    /// "Answer: ..." (the last one, to the end of its line).
-    AnswerColon,
-    /// `<answer>...</answer>` (the last complete pair).
-    Tag,
-    /// The last number in the text.
-    LastNumber,
-    /// A multiple-choice letter A–Z, from any of the above or a lone `(B)`.
-    Choice,
-}
-
-/// The mode names, in the order of [`Mode`]; the Python API exports this tuple.
-pub const MODES: [&str; 8] = [
-    "auto",
-    "boxed",
-    "gsm8k",
-    "answer_is",
-    "answer_colon",
-    "tag",
-    "last_number",
-    "choice",
-];
-
-impl FromStr for Mode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Mode> {
-        const ALL: [Mode; 8] = [
-            Mode::Auto,
-            Mode::Boxed,
-            Mode::Gsm8k,
-            Mode::AnswerIs,
-            Mode::AnswerColon,
-            Mode::Tag,
-            Mode::LastNumber,
-            Mode::Choice,
-        ];
-        match MODES.iter().position(|m| *m == s) {
-            Some(k) => Ok(ALL[k]),
-            None => Err(Error::value(
-                "mode",
-                format!("unknown extraction mode {s:?}; expected one of {MODES:?}"),
-            )),
-        }
+named_enum! {
+    /// Where the answer is in a completion. The names (`"auto"`, ...) are
+    /// what users pass; the Python API exports them as `MODES`.
+    pub enum Mode for "mode" {
+        /// boxed (adjacent boxes joined) → answer tags → `####` → whichever of "the answer is" /
+        /// "Answer:" comes last → a line `A:` → the last math segment and then the last
+        /// number, each if enabled ([`Fallback`]).
+        Auto = "auto",
+        /// The last `\boxed{...}` or `\fbox{...}` (nested braces).
+        Boxed = "boxed",
+        /// GSM8K's `#### N` (the last one).
+        Gsm8k = "gsm8k",
+        /// "The answer is ..." (the last one, to the end of its sentence).
+        AnswerIs = "answer_is",
+        /// "Answer: ..." (the last one, to the end of its line).
+        AnswerColon = "answer_colon",
+        /// `<answer>...</answer>` (the last complete pair).
+        Tag = "tag",
+        /// The last number in the text.
+        LastNumber = "last_number",
+        /// A multiple-choice letter A–Z, from any of the above or a lone `(B)`.
+        Choice = "choice",
     }
 }
 

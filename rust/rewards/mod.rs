@@ -15,6 +15,7 @@ pub mod num;
 pub use compare::Opts;
 pub use extract::{Fallback, Mode};
 
+use crate::{Error, Result};
 use std::borrow::Cow;
 
 use rayon::prelude::*;
@@ -97,6 +98,17 @@ where
     pool.install(|| (0..n).into_par_iter().map(f).collect())
 }
 
+/// `other` must have as many items as `completions`.
+fn same_len(n: usize, other: usize, name: &'static str) -> Result<()> {
+    if n != other {
+        return Err(Error::value(
+            name,
+            format!("has {other} items but completions has {n}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Batch [`math_score`]: golds are parsed once each (answers or reference solutions).
 pub fn math_reward<S: AsRef<str> + Sync>(
     completions: &[S],
@@ -105,12 +117,44 @@ pub fn math_reward<S: AsRef<str> + Sync>(
     fb: Fallback,
     o: &Opts,
     threads: usize,
-) -> Vec<f32> {
-    par_map(completions.len(), threads, |i| {
-        match latex::parse_answer(&gold_answer(golds[i].as_ref())) {
+) -> Result<Vec<f32>> {
+    same_len(completions.len(), golds.len(), "golds")?;
+    Ok(par_map(
+        completions.len(),
+        threads,
+        |i| match latex::parse_answer(&gold_answer(golds[i].as_ref())) {
             Some(g) => math_score(completions[i].as_ref(), &g, mode, fb, o),
             None => f32::NAN,
-        }
+        },
+    ))
+}
+
+/// Batch [`format::label_score`]: each label's key is built once.
+pub fn label_reward<S: AsRef<str> + Sync>(
+    completions: &[S],
+    labels: &[S],
+    mode: Mode,
+    case_sensitive: bool,
+    threads: usize,
+) -> Result<Vec<f32>> {
+    same_len(completions.len(), labels.len(), "labels")?;
+    let keys: Vec<String> = labels
+        .iter()
+        .map(|x| format::label_key(x.as_ref(), case_sensitive))
+        .collect();
+    Ok(par_map(completions.len(), threads, |i| {
+        format::label_score(completions[i].as_ref(), &keys[i], mode, case_sensitive)
+    }))
+}
+
+/// Batch [`format::format_score`] against one compiled pattern.
+pub fn format_reward<S: AsRef<str> + Sync>(
+    completions: &[S],
+    re: &regex::Regex,
+    threads: usize,
+) -> Vec<f32> {
+    par_map(completions.len(), threads, |i| {
+        format::format_score(re, completions[i].as_ref())
     })
 }
 

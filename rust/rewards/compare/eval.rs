@@ -1,6 +1,7 @@
 //! Evaluation: exact rationals, then complex floating point at shared points.
 
 use super::big::{exact_big, rational_shape};
+use super::mono::monomial_eq;
 use super::*;
 use std::sync::OnceLock;
 
@@ -320,6 +321,10 @@ pub fn expr_eq(a: &Expr, b: &Expr, o: &Opts) -> bool {
     if rational_shape(a) && rational_shape(b) {
         if let (Some(x), Some(y)) = (exact_big(a), exact_big(b)) {
             return x == y;
+        }
+        // past the bit cap: factorial identities as prime-exponent vectors
+        if let Some(eq) = monomial_eq(a, b) {
+            return eq;
         }
     }
     let mut names = Vec::new();

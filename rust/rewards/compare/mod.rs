@@ -10,10 +10,13 @@
 //! [`POINTS`] points to land within `rel_tol` of a root of their difference;
 //! a true identity can only be missed by float error larger than `rel_tol`
 //! (scaled by the largest term, so cancellation `sin(pi) ~ 1e-16` is
-//! absorbed). Values that overflow or underflow `f64` (`2006!`, `9^{9^9}`,
-//! 40-digit literals) are not trusted: those answers are compared
-//! structurally (same normalised AST), which is how `1/2004!` ≠ `1/2006!`
-//! (math-verify says equal).
+//! absorbed). Values that overflow `i128` are computed exactly with big
+//! integers up to [`big::MAX_BITS`]; past that, products and quotients of
+//! literals and factorials are compared as prime-exponent vectors
+//! ([`mono`]: `1980 \cdot 1979!` = `1980!`, `1/2004!` ≠ `1/2006!`, where
+//! math-verify says equal). Other values that overflow or underflow `f64`
+//! (`9^{9^9}`, `2006!+1`) are not trusted: those answers are compared
+//! structurally (same normalised AST).
 
 use super::latex::{is_label, text_key, Ans, Expr, Func, Parsed, Rel};
 use super::num::{C, Q};
@@ -21,6 +24,7 @@ use super::num::{C, Q};
 pub mod big;
 mod eval;
 mod interval;
+pub mod mono;
 
 use eval::equation_eq;
 pub use eval::{exact, expr_eq, real_value};
@@ -43,6 +47,19 @@ pub struct Opts {
     /// binding (`x = 5` vs `5`), tuples and bare lists are not interchangeable,
     /// percent signs must agree.
     pub strict: bool,
+}
+
+impl Opts {
+    /// Options with `rel_tol` checked: it must lie in `[0, 1)`.
+    pub fn new(rel_tol: f64, strict: bool) -> crate::Result<Opts> {
+        if !(0.0..1.0).contains(&rel_tol) {
+            return Err(crate::Error::value(
+                "rel_tol",
+                format!("must be in [0, 1), got {rel_tol}"),
+            ));
+        }
+        Ok(Opts { rel_tol, strict })
+    }
 }
 
 impl Default for Opts {

@@ -1,8 +1,12 @@
-"""A corpus of (pred, gold, truth) pairs for the math checker, built from real
-golds (MATH-500, GSM8K) by rewrites whose truth is known by construction:
-equivalent rewrites (truth True) and near misses (truth False), plus the known
-math-verify false positives. Used by tests/test_rewards_mathverify.py and the
-benches.
+"""Reference data for the math checker, shared by tests/ and benches/ (so the
+benches import nothing from tests/): a corpus of (pred, gold, truth) pairs built
+from real golds (MATH-500, GSM8K) by rewrites whose truth is known by
+construction (equivalent rewrites: True; near misses: False), the known
+math-verify false positives, issue 11's examples, held-out model-style
+completions, and the hostile inputs of the worst-case bench.
+
+``python -m postcouple.reference.rewards_corpus`` prints postcouple and
+math-verify side by side on issue 11's examples (needs math-verify).
 """
 
 from __future__ import annotations
@@ -484,6 +488,35 @@ MODEL_STYLE_COMPLETIONS: list[tuple[str, str, bool]] = [
         False,
     ),
 ]
+
+#: Hostile inputs: each must score in bounded time, without an error or a panic
+#: (tests/test_rewards.py; benches/bench_rewards.py times those up to 64 KiB).
+PATHOLOGICAL = [
+    "\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}",
+    "\\boxed{" + "{" * 10_000,
+    "\\boxed{" + "}" * 10_000,
+    "\\boxed{" + "\\frac{" * 10_000 + "}",
+    "\\boxed{10^{10^{10^{10}}}}",
+    "\\boxed{9^{9^{9^{9}}}}",
+    "\\boxed{" + "9" * (1 << 20) + "}",
+    "9" * (1 << 20),
+    "\\boxed{" + "1," * 100_000 + "}",
+    "\\boxed{\x00}\x00\x00",
+    "\\boxed{\ud800\udfff}",
+    "\\boxed{\\frac}",
+    "\\boxed{\\frac{1}}",
+    "\\boxed{\\sqrt}",
+    "\\boxed{" + "(" * 5000 + ")" * 5000 + "}",
+    "\\boxed{" + "x^" * 3000 + "2}",
+    "\\boxed{" + "\\pm 1" * 50 + "}",
+    "\\boxed{" + "+".join(f"x_{{{i}}}" for i in range(500)) + "}",
+    "\\boxed{1e999999}",
+    "\\boxed{" + "2^" * 200 + "2}",
+    "\\boxed{\\begin{pmatrix}" + "1&" * 2000 + "1\\end{pmatrix}}",
+    "#### " + "-" * 100_000,
+    "answer is " + "." * 100_000,
+]
+
 
 #: Known misses on MODEL_STYLE_COMPLETIONS (a percent on one list item is read
 #: for the whole answer).
