@@ -40,6 +40,9 @@ class Preset:
     alt_block: int = 15  # alternating blocks of k steps (protocol 3)
     eval_interval_sft: int = 50
     eval_interval_rl: int = 15
+    # `postcouple compare`: optimizer steps per method, and how often it evaluates
+    compare_steps: int = 100
+    compare_eval_interval: int = 10
     notes: list[str] = field(default_factory=list)
 
     def config(self, **overrides: Any) -> RunConfig:
@@ -120,6 +123,8 @@ _QWEN3_PROTOCOL: dict[str, Any] = dict(
     eval_interval_sft=50,
     eval_interval_rl=20,
     c1_samples=16,
+    compare_steps=200,
+    compare_eval_interval=20,
 )
 
 PRESETS: dict[str, Preset] = {
