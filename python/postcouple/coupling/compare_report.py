@@ -426,9 +426,11 @@ def dominance_sentences(summ: dict[str, Any]) -> list[str]:
     for d in summ["dominance"]:
         dl, dr = d["sft_loss_lower_by"], d["reward_higher_by"]
         sure = f"significant at {ALPHA}" if d["significant"] else f"not significant at {ALPHA}"
+        loss = "the same SFT loss" if dl["mean"] == 0 else f"SFT loss lower by {_ci(dl)}"
+        rew = "the same reward" if dr["mean"] == 0 else f"reward higher by {_ci(dr)}"
         out.append(
-            f"**{d['method']}** dominates **{d['over']}**: SFT loss lower by {_ci(dl)}, reward "
-            f"higher by {_ci(dr)} (mean, 95% CI); it dominates in {d['seeds_dominating']} of "
+            f"**{d['method']}** dominates **{d['over']}**: {loss}, {rew} (mean, 95% CI); it "
+            f"dominates in {d['seeds_dominating']} of "
             f"{d['n']} seeds; p = {num(d['p_value'], '.2g')} ({sure}; the larger of the two "
             "one-sided paired t-tests)."
         )
