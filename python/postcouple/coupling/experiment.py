@@ -9,7 +9,8 @@ job             what                                           protocol
 ``sft_rl``      RL (GRPO) from base; SFT loss tracked          1: SFT -> RL
 ``rl_sft``      SFT from sft_rl's end; reward tracked          2: RL -> SFT
 ``c1``          samples of base: C1(beta) predictions          theory
-``beta_B``      RL with KL-in-reward beta = B from base        theory vs measurement
+``beta_B``      RL with KL-in-reward beta = B from base,       theory vs measurement
+                annealed lr, to the optimum
 ``alt_K``       the RL budget as alternating blocks rl:K,sft:K 3: schedules
 ``joint_MU``    the RL budget as joint (1-mu) RL + mu SFT      3: schedules
 ``half``        half the budget RL, then half SFT              3: schedules
@@ -226,6 +227,7 @@ def plan(
                 "use_kl_in_reward": True,
                 "estimator": "rloo",
                 "loss_agg_mode": "seq-mean-token-sum",
+                "lr_scheduler_type": preset.beta_lr_scheduler,
             }
             jobs.append(
                 Job(
