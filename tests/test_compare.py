@@ -292,6 +292,9 @@ def test_compare_end_to_end_at_a_tiny_scale(tmp_path):
     assert summ["methods"]["alternating"]["expert_tokens"] > 0
     assert summ["methods"]["joint"]["expert_tokens"] > 0
     assert summ["budget"]["equal"] and not summ["full_protocol"]
+    # every job's CPU time is recorded (3 SFT models + 9 method runs)
+    assert summ["cost"]["jobs_timed"] == 12 and summ["cost"]["cpu_s"] > 0
+    assert all(row["cpu_s"] > 0 for row in summ["methods"].values())
     assert any(row["pareto"] for row in summ["methods"].values())
     # one SFT model per seed: every method's first evaluation is the same model's
     for s in (0, 1, 2):

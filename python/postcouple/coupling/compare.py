@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             return 130
     elif read_manifest(out) is None:
         ap.error(f"--report-only: {out}/run.json is missing (no comparison ran there)")
-    summ = write_compare_report(out)
+    summ = write_compare_report(out, None if a.report_only else time.time() - t0)
     print()
     print(table(summ))
     print(f"\nreport: {out / 'report.md'}  ({time.time() - t0:.0f} s)")

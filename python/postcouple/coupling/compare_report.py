@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from postcouple.coupling.experiment import job_times
 from postcouple.coupling.report import (
     col_mean_std,
+    cost_line,
     fmt,
     how_made,
     mean_std,
@@ -173,6 +175,7 @@ def collect_compare(out: Path, methods: list[str] | None = None) -> dict[str, An
                 "rollout_steps": sum(1 for r in tr if "reward" in r),
                 "expert_tokens": expert_tokens(tr),
                 "schedule": _schedule(d),
+                "cpu_s": job_times([d])["cpu_s"] if (d / "job_time.json").exists() else None,
             }
     return {"seeds": seeds, "methods": methods, "runs": runs}
 
@@ -227,6 +230,7 @@ def summarize_compare(out: Path) -> dict[str, Any]:
             "steps": sorted({by_seed[s]["steps"] for s in seeds}),
             "rollout_steps": sorted({by_seed[s]["rollout_steps"] for s in seeds}),
             "seeds": seeds,
+            "cpu_s": _mean_or_none([by_seed[s]["cpu_s"] for s in seeds]),
             "per_seed": {
                 "sft_loss": [e["sft_nll_seq"] for e in ends],
                 "reward": [e["reward"] for e in ends],
@@ -260,9 +264,17 @@ def summarize_compare(out: Path) -> dict[str, Any]:
     summ["dominance"] = dominance(
         {m: (r["sft_loss"]["mean"], r["reward"]["mean"]) for m, r in rows.items()}, per_seed
     )
+    dirs = [p for p in out.glob("seed*/*") if p.is_dir()]
+    if info and info.get("base_from"):
+        dirs += [Path(info["base_from"]) / f"seed{s}" / "base" for s in data["seeds"]]
+    summ["cost"] = job_times(dirs)
     budgets = sorted({n for r in rows.values() for n in r["steps"]})
     summ["budget"] = {"steps": budgets, "equal": len(budgets) <= 1}
     return summ
+
+
+def _mean_or_none(x: list[float | None]) -> float | None:
+    return None if not x or None in x else float(np.mean(x))
 
 
 def _one_per_seed(runs: dict[str, dict[int, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -390,16 +402,20 @@ def table(summ: dict[str, Any]) -> str:
     """The results table (markdown), best SFT loss first."""
     t = [
         "| method | SFT loss (nats/resp.) | reward | expert tokens | steps (with rollouts) "
-        "| Pareto (seeds on front) |",
-        "|---|---|---|---|---|---|",
+        "| Pareto (seeds on front) | CPU s / seed |",
+        "|---|---|---|---|---|---|---|",
         f"| start (SFT model) | {fmt(summ['start']['sft_loss'])} | "
-        f"{fmt(summ['start']['reward'])} | | | |",
+        f"{fmt(summ['start']['reward'])} | | | | |",
     ]
     for m, r in sorted(summ["methods"].items(), key=lambda kv: kv[1]["sft_loss"]["mean"]):
         tok = "not logged" if r["expert_tokens"] is None else f"{r['expert_tokens']:,.0f}"
+        cpu = "" if r.get("cpu_s") is None else f"{r['cpu_s']:.0f}"
         steps = "/".join(map(str, r["steps"])) + " (" + "/".join(map(str, r["rollout_steps"])) + ")"
         front = ("yes" if r["pareto"] else "no") + f" ({r['pareto_seeds']}/{len(r['seeds'])})"
-        t.append(f"| {m} | {fmt(r['sft_loss'])} | {fmt(r['reward'])} | {tok} | {steps} | {front} |")
+        t.append(
+            f"| {m} | {fmt(r['sft_loss'])} | {fmt(r['reward'])} | {tok} | {steps} | {front} "
+            f"| {cpu} |"
+        )
     return "\n".join(t)
 
 
@@ -437,9 +453,11 @@ def dominance_sentences(summ: dict[str, Any]) -> list[str]:
     return out
 
 
-def write_compare_report(out: Path) -> dict[str, Any]:
+def write_compare_report(out: Path, elapsed_s: float | None = None) -> dict[str, Any]:
     """Write summary.json, the plots and report.md into ``out``; return the summary."""
     summ = summarize_compare(out)
+    if elapsed_s is not None:
+        summ["elapsed_s"] = elapsed_s
     info = summ["run"] or {}
     data = collect_compare(out, info.get("methods"))
     if not summ["methods"]:
@@ -471,6 +489,7 @@ def write_compare_report(out: Path) -> dict[str, Any]:
     ]
     if n.get("base_sft_steps"):
         md += [f"SFT model: {n['base_sft_steps']} SFT steps per seed.", ""]
+    md += [cost_line(summ["cost"], elapsed_s), ""]
     if summ["skipped"]:
         md += ["Skipped (not runnable in this build):", ""]
         md += [f"- {m}: {why}" for m, why in summ["skipped"].items()]

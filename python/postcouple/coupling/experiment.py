@@ -327,6 +327,44 @@ def _progress(job: Job) -> int:
         return 0
 
 
+def _reap(p: subprocess.Popen) -> tuple[int | None, float | None]:
+    """``(exit code, CPU seconds)`` of a finished worker, ``(None, None)`` while it runs.
+    CPU time (user + system, from ``wait4``) measures a job's cost whatever else
+    the machine is doing; where ``wait4`` is missing it is ``None``."""
+    if not hasattr(os, "wait4"):
+        return p.poll(), None
+    try:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+    except ChildProcessError:  # already reaped
+        return p.poll(), None
+    if pid == 0:
+        return None, None
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, ru.ru_utime + ru.ru_stime
+
+
+def _add_cpu(run_dir: Path, cpu_s: float, wall_s: float) -> None:
+    """Add one process's CPU and wall seconds to ``job_time.json`` (a resumed job
+    adds up its attempts)."""
+    f = run_dir / "job_time.json"
+    t = json.loads(f.read_text()) if f.exists() else {"cpu_s": 0.0, "wall_s": 0.0}
+    t = {"cpu_s": t["cpu_s"] + cpu_s, "wall_s": t["wall_s"] + wall_s}
+    f.write_text(json.dumps(t))
+
+
+def job_times(jobs_dirs: list[Path]) -> dict[str, float]:
+    """Summed ``job_time.json`` of the given run directories: CPU seconds of every job
+    process, their wall seconds, and how many jobs recorded one."""
+    cpu = wall = 0.0
+    n = 0
+    for d in jobs_dirs:
+        f = d / "job_time.json"
+        if f.exists():
+            t = json.loads(f.read_text())
+            cpu, wall, n = cpu + t["cpu_s"], wall + t["wall_s"], n + 1
+    return {"cpu_s": cpu, "wall_s_summed": wall, "jobs_timed": n}
+
+
 def run_jobs(
     jobs: list[Job], *, workers: int = 2, progress: bool = True, desc: str = "coupling"
 ) -> None:
@@ -342,6 +380,7 @@ def run_jobs(
     pending = [j for j in jobs if not _done(j)]
     names_done = {j.name for j in jobs if _done(j)}
     running: dict[str, tuple[subprocess.Popen, Job, Any]] = {}
+    started: dict[str, float] = {}
     total = sum(j.steps for j in jobs)
     bar = None
     if progress:
@@ -351,7 +390,7 @@ def run_jobs(
     try:
         while pending or running:
             for name, (p, job, log) in list(running.items()):
-                rc = p.poll()
+                rc, cpu = _reap(p)
                 if rc is None:
                     continue
                 log.close()
@@ -359,6 +398,8 @@ def run_jobs(
                 if rc != 0 or not _done(job):
                     tail = Path(job.cfg.out, "job.log").read_text()[-3000:]
                     raise RuntimeError(f"job {name} failed (exit {rc}); its log ends:\n{tail}")
+                if cpu is not None:
+                    _add_cpu(Path(job.cfg.out), cpu, time.time() - started[name])
                 names_done.add(name)
             ready = [j for j in pending if all(a in names_done for a in j.after)]
             while ready and len(running) < workers:
@@ -377,6 +418,7 @@ def run_jobs(
                     env=env,
                 )
                 running[job.name] = (p, job, log)
+                started[job.name] = time.time()
             if bar is not None:
                 bar.n = sum(_progress(j) for j in jobs)
                 bar.set_postfix_str(f"{len(names_done)}/{len(jobs)} jobs", refresh=False)

@@ -253,6 +253,9 @@ def summarize(out: Path) -> dict[str, Any]:
             ),
         }
     summ["grad_cosine"] = cos
+    from postcouple.coupling.experiment import job_times
+
+    summ["cost"] = job_times([p for p in out.glob("seed*/*") if p.is_dir()])
     return summ
 
 
@@ -628,6 +631,18 @@ def how_made(run: dict[str, Any] | None, full_hint: str) -> list[str]:
     return md
 
 
+def cost_line(cost: dict[str, float], elapsed_s: float | None) -> str:
+    """The run's cost in words: CPU seconds of its jobs (a 2-core machine divides them
+    by 2 at best), and the wall time it took here."""
+    if not cost.get("jobs_timed"):
+        return "Cost: not recorded."
+    wall = f"; wall time here {elapsed_s / 60:.1f} min" if elapsed_s else ""
+    return (
+        f"Cost: {cost['cpu_s']:.0f} CPU seconds in {cost['jobs_timed']} job processes "
+        f"(about {cost['cpu_s'] / 120:.1f} min on 2 otherwise idle cores){wall}."
+    )
+
+
 def write_report(out: Path, preset: str, elapsed_s: float | None = None) -> dict[str, Any]:
     """Write summary.json, the plots and report.md into ``out``; return the summary."""
     summ = summarize(out)
@@ -645,6 +660,8 @@ def write_report(out: Path, preset: str, elapsed_s: float | None = None) -> dict
         "## How this run was made",
         "",
         *how_made(summ["run"], "the full protocol is --scale 1, no --set, at least 3 seeds"),
+        cost_line(summ["cost"], elapsed_s),
+        "",
         "## Verdicts",
         "",
     ]
