@@ -86,6 +86,8 @@ def test_plan_has_every_protocol_and_valid_dependencies(tmp_path):
     beta = next(j for j in jobs if j.name == "seed0/beta_0.5")
     assert beta.cfg.rl.use_kl_in_reward and beta.cfg.rl.beta == 0.5
     assert beta.cfg.rl.estimator == "rloo" and beta.cfg.rl.loss_agg_mode == "seq-mean-token-sum"
+    # annealed, so that the policy settles at the optimum the prediction is stated for
+    assert beta.cfg.rl.lr_scheduler_type == "cosine" and beta.steps == 300
 
 
 def test_main_job_end_to_end_at_small_scale(tmp_path):

@@ -246,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{BASELINE}).",
     )
     ap.add_argument("--preset", default="tiny-arith", choices=sorted(PRESETS))
-    ap.add_argument("--methods", default=None, help="comma-separated (default: every runnable)")
+    ap.add_argument(
+        "--methods",
+        default=None,
+        help=f"comma-separated (default: every runnable one; {BASELINE}, the baseline, always "
+        "runs); --list-methods shows them",
+    )
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (default: preset's)")
     ap.add_argument("--out", default="runs/compare", help="where runs, plots and report go")
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps per method")
