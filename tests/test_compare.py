@@ -162,6 +162,40 @@ def test_plan_gives_every_method_the_same_start_and_budget(tmp_path):
         C.plan_compare(preset, tmp_path, methods, base_from=tmp_path / "nowhere")
 
 
+def test_plan_reuses_the_coupling_jobs_sft_models_with_base_from(tmp_path):
+    from postcouple.coupling.experiment import _check_same_settings, plan
+    from postcouple.train.config import dump_toml
+
+    preset = PRESETS["tiny-arith"]
+    coupling = tmp_path / "coupling"
+    for job in plan(preset, coupling, seeds=(0, 1)):
+        if job.name.endswith("/base"):  # a finished coupling SFT model, as the job wrote it
+            final = Path(job.cfg.out) / "final"
+            final.mkdir(parents=True)
+            (final / "model.safetensors").write_bytes(b"")
+            dump_toml(job.cfg, Path(job.cfg.out) / "job.toml")
+    jobs = C.plan_compare(
+        preset, tmp_path / "cmp", ["sft_then_rl"], seeds=(0, 1), base_from=coupling
+    )
+    for s in (0, 1):
+        base = next(j for j in jobs if j.name == f"seed{s}/base")
+        assert base.shared and base.cfg.out == str(coupling / f"seed{s}" / "base")
+        _check_same_settings(base)  # evaluation settings differ; the model's do not
+        run = next(j for j in jobs if j.name == f"seed{s}/sft_then_rl")
+        assert run.cfg.init_from == base.cfg.out
+    # an SFT model made with other training settings is refused
+    other = C.plan_compare(
+        preset,
+        tmp_path / "cmp",
+        ["sft_then_rl"],
+        seeds=(0,),
+        base_from=coupling,
+        sets=["sft.learning_rate=0.1"],
+    )[0]
+    with pytest.raises(ValueError, match="other settings"):
+        _check_same_settings(other)
+
+
 # -- the report on hand-made runs ----------------------------------------------------------
 
 
