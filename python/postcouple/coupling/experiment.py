@@ -401,10 +401,11 @@ def run_jobs(
                 if cpu is not None:
                     _add_cpu(Path(job.cfg.out), cpu, time.time() - started[name])
                 names_done.add(name)
-            # longest first (LPT): the long jobs do not end up alone at the end
+            # longest training first (LPT), so that long jobs do not end up alone at the
+            # end; the short evaluation-only jobs (C1) before them
             ready = sorted(
                 (j for j in pending if all(a in names_done for a in j.after)),
-                key=lambda j: -j.steps,
+                key=lambda j: (j.kind == "train", -j.steps),
             )
             while ready and len(running) < workers:
                 job = ready.pop(0)
