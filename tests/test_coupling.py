@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +86,8 @@ def test_plan_has_every_protocol_and_valid_dependencies(tmp_path):
     beta = next(j for j in jobs if j.name == "seed0/beta_0.5")
     assert beta.cfg.rl.use_kl_in_reward and beta.cfg.rl.beta == 0.5
     assert beta.cfg.rl.estimator == "rloo" and beta.cfg.rl.loss_agg_mode == "seq-mean-token-sum"
+    # annealed, so that the policy settles at the optimum the prediction is stated for
+    assert beta.cfg.rl.lr_scheduler_type == "cosine" and beta.steps == 300
 
 
 def test_main_job_end_to_end_at_small_scale(tmp_path):
@@ -154,3 +157,181 @@ def test_main_job_end_to_end_at_small_scale(tmp_path):
     )
     assert r2.returncode == 0, r2.stderr[-3000:]
     assert json.loads((out / "summary.json").read_text())["sft_then_rl"] == p1
+
+
+# -- the report: how the run was made, reduced runs, C1 caveats, the theory check -------
+
+
+def _write_evals(d, points, *, grad_cos=None):
+    """A finished run whose evaluations at steps 0, 10, 20, ... have the given
+    (sft_nll_seq, reward) values."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "final").mkdir(exist_ok=True)
+    lines = []
+    for i, (loss, rew) in enumerate(points):
+        rec = {
+            "kind": "eval",
+            "stage": "rl",
+            "stage_index": 0,
+            "step": 10 * i,
+            "stage_step": 10 * i,
+            "sft_nll_seq": loss,
+            "sft_loss": loss / 4,
+            "reward": rew,
+            "greedy_acc": rew,
+        }
+        if grad_cos is not None:
+            rec["grad_cos"] = grad_cos[i]
+        lines.append(json.dumps(rec))
+    (d / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _fake_coupling_run(out, *, full, c1=(1.0, 0.3, -0.2), rise=(0.95, 0.5, 0.01)):
+    from postcouple.coupling.experiment import write_manifest
+
+    betas = (0.25, 0.5, 1.0)
+    for s in range(3):
+        d = out / f"seed{s}"
+        j = 0.01 * s  # a little seed noise
+        _write_evals(d / "base", [(9.0, 0.0), (1.5 + j, 0.4)], grad_cos=[0.1, float("nan")])
+        _write_evals(
+            d / "sft_rl",
+            [(1.5 + j, 0.4), (2.5 + j, 0.6), (3.5 + 2 * j, 0.8)],
+            grad_cos=[float("nan"), float("nan"), -0.1],  # all-NaN columns: no warning
+        )
+        _write_evals(d / "rl_sft", [(3.5, 0.8), (2.0, 0.5), (1.6, 0.3 - j)])
+        for b, r in zip(betas, rise):
+            _write_evals(d / f"beta_{b:g}", [(1.5, 0.4), (1.5 + r / 2, 0.5), (1.5 + r + j, 0.6)])
+        for name, end in (("alt_3", (1.8, 0.3)), ("joint_0.3", (1.9, 0.6)), ("half", (1.7, 0.3))):
+            _write_evals(d / name, [(1.5, 0.4), (1.6, 0.4), end])
+        (d / "c1").mkdir()
+        (d / "c1" / "c1.json").write_text(
+            json.dumps([{"beta": b, "c1": c + j, "c1_se": 0.01} for b, c in zip(betas, c1)])
+        )
+    write_manifest(
+        out,
+        {
+            "command": "postcouple coupling --scale 0.3" if not full else "postcouple coupling",
+            "preset": "tiny-arith",
+            "model": "tiny",
+            "scale": 1.0 if full else 0.3,
+            "set": [],
+            "seeds": [0, 1, 2],
+            "steps": {"rl_steps": 20},
+            "full_protocol": full,
+        },
+    )
+
+
+def test_report_records_the_run_and_never_calls_a_reduced_run_reproduced(tmp_path):
+    import warnings
+
+    from postcouple.coupling.report import write_report
+
+    _fake_coupling_run(tmp_path, full=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy RuntimeWarning on all-NaN columns
+        summ = write_report(tmp_path, "tiny-arith")
+    md = (tmp_path / "report.md").read_text()
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["run"]["scale"] == 0.3 and saved["run"]["seeds"] == [0, 1, 2]
+    assert saved["run"]["steps"] == {"rl_steps": 20} and saved["full_protocol"] is False
+    assert "Not the full protocol" in md and "postcouple coupling --scale 0.3" in md
+    assert "Reproduced" not in md and "Reproduced" not in summ["sft_then_rl"]["verdict"]
+    assert "Seen in this reduced run" in summ["sft_then_rl"]["verdict"]
+    assert "None" not in md and "nan" not in md.lower()
+    assert "never" in md  # per-seed first negative cosine without Python's None
+    # the same runs as the full protocol may say "Reproduced"
+    _fake_coupling_run(tmp_path / "full", full=True)
+    assert "**Reproduced.**" in write_report(tmp_path / "full", "x")["sft_then_rl"]["verdict"]
+
+
+def test_theory_check_ratios_tolerance_and_negative_c1_caveat(tmp_path):
+    from postcouple.coupling.report import theory_sentences, write_report
+
+    _fake_coupling_run(tmp_path, full=True, c1=(1.0, 0.3, -0.2), rise=(0.95, 0.5, 0.01))
+    rows = {r["beta"]: r for r in write_report(tmp_path, "x")["c1"]}
+    r = rows[0.25]  # measured mean 0.96, predicted 1.01
+    assert r["checked"] and r["within_tolerance"]
+    assert r["measured_over_predicted"] == pytest.approx(0.96 / 1.01)
+    assert r["trajectory"]["stage_step"] == [0, 10, 20]
+    assert r["trajectory"]["rise_mean"] == pytest.approx([0.0, 0.475, 0.96])
+    assert rows[0.5]["checked"] and not rows[0.5]["within_tolerance"]
+    assert not rows[1.0]["checked"]
+    text = " ".join(theory_sentences(list(rows.values())))
+    assert "premise is not met" in text  # C1 < 0 gets the caveat
+    assert "above the prediction" in text  # beta 0.5: 0.51 vs 0.31
+    md = (tmp_path / "report.md").read_text()
+    assert "C1 < 0: premise not met" in md and "(within ±15%)" in md
+    assert (tmp_path / "c1_approach.png").stat().st_size > 0
+
+
+def test_c1_lines_are_in_the_legend_and_the_budget_title_is_honest(tmp_path, monkeypatch):
+    from postcouple.coupling import report
+
+    labels, titles = {}, {}
+
+    def capture(fig, path):
+        for ax in fig.axes:
+            leg = ax.get_legend()
+            labels.setdefault(path.name, []).extend(
+                t.get_text() for t in (leg.get_texts() if leg else [])
+            )
+            titles.setdefault(path.name, []).append(ax.get_title())
+        return path.name
+
+    monkeypatch.setattr(report, "save_fig", capture)
+    _fake_coupling_run(tmp_path, full=True)
+    report.write_report(tmp_path, "x")
+    assert "before + C1(0.25) (predicted)" in labels["sft_loss_through_rl.png"]
+    assert "C1(0.5) predicted" in labels["c1_approach.png"]
+    assert titles["pareto.png"] == ["Schedules at an equal budget of 20 steps"]
+    assert report._budget_title([40, 45]) == "Schedules (budgets differ: 40, 45 steps)"
+
+
+def test_set_rejects_what_the_protocol_owns(tmp_path, capsys):
+    from postcouple.coupling.cli import main
+    from postcouple.coupling.experiment import check_sets
+
+    for key in ("schedule=rl:3", "seed=1", "out=/tmp/x", "init_from=a"):
+        with pytest.raises(ValueError, match="the protocol sets"):
+            plan(PRESETS["tiny-arith"], tmp_path, sets=[key])
+        with pytest.raises(SystemExit):
+            main(["--out", str(tmp_path / "o"), "--set", key, "--no-progress"])
+        assert "the protocol sets" in capsys.readouterr().err
+    check_sets(["eval.num_prompts=16", "rl.beta=0.1"])  # the rest is fine
+
+
+def test_reduced_scale_alternating_gets_the_same_budget(tmp_path):
+    from postcouple.train.schedule import parse_schedule
+
+    for scale in (0.3, 0.04, 0.5, 1.0):
+        jobs = plan(PRESETS["tiny-arith"], tmp_path, seeds=(0,), scale=scale)
+        sft_rl = next(j for j in jobs if j.name == "seed0/sft_rl")
+        budget = sum(s.steps for s in parse_schedule(sft_rl.cfg.schedule))
+        for j in jobs:
+            if j.name.split("/")[1].startswith(("alt_", "joint_", "half")):
+                assert sum(s.steps for s in parse_schedule(j.cfg.schedule)) == budget, j.name
+                assert j.steps == budget
+
+
+def test_a_run_dir_made_with_other_settings_is_refused(tmp_path):
+    from postcouple.coupling.experiment import run_jobs
+    from postcouple.train.config import dump_toml
+
+    jobs = plan(PRESETS["tiny-arith"], tmp_path, seeds=(0,), scale=0.5)
+    old = plan(PRESETS["tiny-arith"], tmp_path, seeds=(0,), scale=0.1)[0]
+    Path(old.cfg.out).mkdir(parents=True)
+    dump_toml(old.cfg, Path(old.cfg.out) / "job.toml")
+    with pytest.raises(ValueError, match="other settings.*schedule"):
+        run_jobs(jobs, progress=False)
+
+
+def test_doctests_of_the_coupling_modules():
+    import doctest
+
+    from postcouple.coupling import compare, compare_report, experiment, report
+
+    for mod in (experiment, report, compare, compare_report):
+        res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__

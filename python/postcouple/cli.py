@@ -26,6 +26,7 @@ _COMMANDS = {
         "postcouple.coupling.cli",
         "reproduce the paper's two effects and compare schedules",
     ),
+    "compare": ("postcouple.coupling.compare", "rank SFT+RL methods on one Pareto front"),
     "train": ("postcouple.train.cli", "train a model through a schedule of SFT/RL stages"),
     "config": (
         "postcouple.train.config_cli",

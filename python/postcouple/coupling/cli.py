@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -30,12 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a run-config key in every job, e.g. eval.num_prompts=16",
+        help="override a run-config key in every job, e.g. eval.num_prompts=16 (not "
+        "schedule, seed, out or init_from: the protocol sets those)",
     )
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from runs")
     ap.add_argument("--no-progress", action="store_true", help="no progress lines")
     _cli.add_out_flags(ap)
-    a = ap.parse_args(argv)
+    argv_used = list(sys.argv[1:] if argv is None else argv)
+    a = ap.parse_args(argv_used)
     if a.workers < 1:
         ap.error("--workers must be >= 1")
     if a.scale <= 0:
@@ -47,7 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             ap.error(f"--seeds: expected comma-separated integers, got {a.seeds!r}")
     _cli.require_train()
-    from postcouple.coupling.experiment import plan, run_jobs
+    from postcouple.coupling.experiment import (
+        plan,
+        protocol_lengths,
+        read_manifest,
+        run_jobs,
+        write_manifest,
+    )
     from postcouple.coupling.report import table, write_report
 
     preset = PRESETS[a.preset]
@@ -74,11 +84,34 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(d)
             for name in ("summary.json", "report.md"):
                 (out / name).unlink(missing_ok=True)
+        seeds_run = sorted({j.cfg.seed for j in jobs})
+        write_manifest(
+            out,
+            {
+                "command": "postcouple coupling " + " ".join(shlex.quote(x) for x in argv_used),
+                "preset": preset.name,
+                "model": a.model or preset.base["model"]["name"],
+                "scale": a.scale,
+                "set": sets,
+                "seeds": seeds_run,
+                "steps": protocol_lengths(preset, a.scale),
+                "full_protocol": is_full_protocol(a.scale, a.set, seeds_run),
+            },
+        )
         print(
             f"postcouple coupling: preset {preset.name}, {len(jobs)} jobs, {a.workers} "
             f"workers -> {out}/"
         )
-        run_jobs(jobs, workers=a.workers, progress=not a.no_progress)
+        try:
+            run_jobs(jobs, workers=a.workers, progress=not a.no_progress)
+        except ValueError as e:  # the out dir holds a run made with other settings
+            ap.error(str(e))
+        except KeyboardInterrupt:
+            # finished jobs are kept; a job cut short resumes from its last checkpoint
+            print(f"\ninterrupted; continue with --resume ({out}/)", file=sys.stderr)
+            return 130
+    elif read_manifest(out) is None:
+        print(f"note: {out}/run.json is missing; the report cannot say how the run was made")
     summ = write_report(out, preset.name, time.time() - t0)
     print()
     print(table(summ))
@@ -91,3 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{lab}: {summ[key]['verdict'].replace('**', '')}")
     print(f"\nreport: {out / 'report.md'}  ({time.time() - t0:.0f} s)")
     return 0
+
+
+def is_full_protocol(scale: float, sets: list[str], seeds: list[int]) -> bool:
+    """The paper's protocol as the preset defines it: unscaled, no overrides, >= 3 seeds."""
+    return scale == 1.0 and not sets and len(seeds) >= 3

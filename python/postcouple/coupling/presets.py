@@ -33,13 +33,21 @@ class Preset:
     resft_steps: int = 150  # protocol 2: SFT after RL
     seeds: tuple[int, ...] = (0, 1, 2)
     betas: tuple[float, ...] = (0.25, 0.5, 1.0)  # C1(beta) sweep (KL-in-reward RL)
-    beta_rl_steps: int = 150
+    # Long enough to reach the KL-regularised optimum, with the lr annealed (cosine) so
+    # that the policy settles there: at a constant lr the held-out SFT loss of one run
+    # wanders by about ±0.2 nats (beta 0.25) around its level, as large as the
+    # 15% agreement the check asks for.
+    beta_rl_steps: int = 300
+    beta_lr_scheduler: str = "cosine"
     c1_samples: int = 64  # samples per prompt for log Z_beta(x)
-    c1_prompts: int = 64
+    c1_prompts: int = 256  # the held-out prompts of the SFT-loss evaluation (eval.num_examples)
     mus: tuple[float, ...] = (0.1, 0.3, 0.5)  # joint schedules
     alt_block: int = 15  # alternating blocks of k steps (protocol 3)
     eval_interval_sft: int = 50
     eval_interval_rl: int = 15
+    # `postcouple compare`: optimizer steps per method, and how often it evaluates
+    compare_steps: int = 100
+    compare_eval_interval: int = 10
     notes: list[str] = field(default_factory=list)
 
     def config(self, **overrides: Any) -> RunConfig:
@@ -120,6 +128,9 @@ _QWEN3_PROTOCOL: dict[str, Any] = dict(
     eval_interval_sft=50,
     eval_interval_rl=20,
     c1_samples=16,
+    c1_prompts=64,
+    compare_steps=200,
+    compare_eval_interval=20,
 )
 
 PRESETS: dict[str, Preset] = {

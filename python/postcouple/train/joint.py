@@ -36,10 +36,12 @@ def joint_step(
     mu = cfg.joint.mu  # in [0, 1] (JointConfig.validate)
     mbs = step_micro_batches(tok, sft_examples, cfg.sft, device)
     sft_losses: list[float] = []
+    sft_tokens: list[int] = []
 
     def add_sft() -> None:
-        loss, _ = sft_loss_backward(model, mbs, scale=mu, autocast=autocast)
+        loss, ntok = sft_loss_backward(model, mbs, scale=mu, autocast=autocast)
         sft_losses.append(loss)
+        sft_tokens.append(ntok)
 
     st = rl_step(
         model,
@@ -56,5 +58,6 @@ def joint_step(
     )
     st["rl_loss"] = st.pop("loss")
     st["sft_loss_train"] = sum(sft_losses) / len(sft_losses)
+    st["expert_tokens"] = sft_tokens[0]  # the one expert batch, reused by every update
     st["loss"] = (1 - mu) * st["rl_loss"] + mu * st["sft_loss_train"]
     return st
