@@ -85,8 +85,8 @@ def test_expert_tokens_from_training_records():
     recs = [
         {"stage": "rl", "tokens": 500},
         {"stage": "sft", "tokens": 40},
-        {"stage": "joint", "tokens": 500, "expert_tokens": 30},
-        {"stage": "luffy", "expert_tokens": 12},
+        {"stage": "joint", "tokens": 500, "expert_tokens": 30},  # running totals
+        {"stage": "luffy", "expert_tokens": 42},
     ]
     assert CR.expert_tokens(recs) == 82
     # a stage of another kind that logs nothing: unknown, not 0

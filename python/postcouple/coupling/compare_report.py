@@ -43,24 +43,28 @@ ALPHA = 0.05
 
 
 def expert_tokens(train: list[dict[str, Any]]) -> int | None:
-    """Expert tokens one run consumed, from its training records: ``expert_tokens``
-    where a stage logs it, else the target tokens of an ``sft`` step, 0 for an ``rl``
-    step. ``None`` when a step of another kind logs nothing (unknown).
+    """Expert tokens one run consumed, from its training records.
+
+    The engine logs ``expert_tokens`` as a running total on ``sft``, ``joint`` and
+    method steps, so the run's count is its largest value; an ``sft`` record without
+    it (a file from before the counter) adds its target tokens; an ``rl`` step adds 0.
+    ``None`` when a step of another kind logs nothing (unknown).
 
     Example:
         >>> expert_tokens([{"stage": "rl", "tokens": 90}, {"stage": "sft", "tokens": 40},
         ...                {"stage": "chord", "expert_tokens": 7}])
         47
     """
-    total = 0
+    running = 0  # the engine's cumulative counter
+    uncounted = 0  # sft records without it
     for r in train:
         if "expert_tokens" in r:
-            total += int(r["expert_tokens"])
+            running = max(running, int(r["expert_tokens"]))
         elif r["stage"] == "sft":
-            total += int(r.get("tokens", 0))
+            uncounted += int(r.get("tokens", 0))
         elif r["stage"] != "rl":
             return None
-    return total
+    return running + uncounted
 
 
 def paired_diff(a: list[float], b: list[float]) -> dict[str, Any]:

@@ -58,6 +58,7 @@ def joint_step(
     )
     st["rl_loss"] = st.pop("loss")
     st["sft_loss_train"] = sum(sft_losses) / len(sft_losses)
-    st["expert_tokens"] = sft_tokens[0]  # the one expert batch, reused by every update
+    # the one expert batch, reused by every update (the engine keeps the running total)
+    st["expert_tokens_step"] = sft_tokens[0]
     st["loss"] = (1 - mu) * st["rl_loss"] + mu * st["sft_loss_train"]
     return st
