@@ -278,7 +278,8 @@ def summarize_compare(out: Path) -> dict[str, Any]:
 
 
 def _mean_or_none(x: list[float | None]) -> float | None:
-    return None if not x or None in x else float(np.mean(x))
+    vals = [v for v in x if v is not None]
+    return None if not x or len(vals) < len(x) else float(np.mean(vals))
 
 
 def _one_per_seed(runs: dict[str, dict[int, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -369,13 +370,15 @@ def plots(out: Path, summ: dict[str, Any], data: dict[str, Any]) -> list[str]:
         dl, dr = vb["sft_loss_diff"], vb["reward_diff"]
         ci_l = [[dl["mean"] - dl["ci95"][0]], [dl["ci95"][1] - dl["mean"]]]
         ci_r = [[dr["mean"] - dr["ci95"][0]], [dr["ci95"][1] - dr["mean"]]]
+        err_l: list[list[float]] | None = ci_l
+        err_r: list[list[float]] | None = ci_r
         if not np.all(np.isfinite(ci_l + ci_r)):
-            ci_l = ci_r = None
+            err_l = err_r = None
         ax.errorbar(
             dl["mean"],
             dr["mean"],
-            xerr=ci_l,
-            yerr=ci_r,
+            xerr=err_l,
+            yerr=err_r,
             fmt="o",
             color=colors[m],
             capsize=3,

@@ -194,7 +194,7 @@ def plan(
 
         base = base_job(preset, out, seed, model=model, scale=scale, sets=sets)
         jobs.append(base)
-        init = {"init_from": str(d / "base")}
+        init: dict[str, Any] = {"init_from": str(d / "base")}
         jobs.append(
             Job(f"seed{seed}/sft_rl", "train", cfg("sft_rl", f"rl:{R}", **init), [base.name], R)
         )

@@ -176,7 +176,17 @@ def _is_alpha(c: str) -> bool:
     return "a" <= c <= "z" or "A" <= c <= "Z"
 
 
-_KEEP_WORDS = ("plus", "minus", "times", "divided", "over", "squared", "cubed", "mod", "modulo")
+_KEEP_WORDS: tuple[str, ...] = (
+    "plus",
+    "minus",
+    "times",
+    "divided",
+    "over",
+    "squared",
+    "cubed",
+    "mod",
+    "modulo",
+)
 _KEEP_WORDS += ("percent", "percentage", "pct")
 
 
@@ -281,7 +291,9 @@ def _or_and(g: str) -> bool:
 
 
 def last_math(s: str) -> str | None:
-    open_, segs, i = None, [], 0
+    open_: tuple[int, int, str] | None = None  # (start, content start, closing kind)
+    segs: list[tuple[int, int, int]] = []  # (start, content start, content end)
+    i = 0
     while i < len(s):
         c = s[i]
         if c == "\\" and i + 1 < len(s):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -154,12 +155,12 @@ def rewrites(gold: str, rng: random.Random) -> list[Case]:
         out.append(Case(m3.group(1) + "x", g, False, "text-typo"))
     if re.fullmatch(r"-?\d*\.\d+", g):
         out.append(Case(g + "0", g, True, "decimal-trailing-zero"))
-        last = int(g[-1])
-        out.append(Case(g[:-1] + str((last + 1) % 10), g, False, "decimal-last-digit"))
+        last_digit = int(g[-1])
+        out.append(Case(g[:-1] + str((last_digit + 1) % 10), g, False, "decimal-last-digit"))
     if "\\pm" in g and g.count("\\pm") == 1 and "\\{" not in g:
-        a, b = g.split("\\pm")
-        out.append(Case(f"{a}+{b}, {a}-{b}", g, True, "pm-expanded"))
-        out.append(Case(f"{a}+{b}", g, False, "pm-one-branch"))
+        lhs, rhs = g.split("\\pm")
+        out.append(Case(f"{lhs}+{rhs}, {lhs}-{rhs}", g, True, "pm-expanded"))
+        out.append(Case(f"{lhs}+{rhs}", g, False, "pm-one-branch"))
     if g.startswith("\\begin{pmatrix}"):
         out.append(Case(g.replace("pmatrix", "bmatrix"), g, True, "matrix-bmatrix"))
         nums = re.findall(r"-?\d+", g)
@@ -538,15 +539,16 @@ def _side_by_side() -> None:
     def ours(c: str, g: str) -> bool:
         return bool(math_reward([c], [g])[0] == 1.0)
 
-    runs = [
+    Judge = Callable[[str, str], bool]
+    runs: list[tuple[str, list[tuple[str, str, bool]], Judge, Judge]] = [
         ("completions", ISSUE_11_COMPLETIONS, ours, mv),
         ("answer pairs", ISSUE_11_PAIRS, math_equal, lambda p, g: mv(f"${p}$", g)),
         ("model styles (held out)", MODEL_STYLE_COMPLETIONS, ours, mv),
     ]
     print("| set | n | postcouple right | postcouple FP | math-verify right | math-verify FP |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, rows, ours, theirs in runs:
-        a = [bool(ours(x, g)) for x, g, _ in rows]
+    for name, rows, score, theirs in runs:
+        a = [bool(score(x, g)) for x, g, _ in rows]
         b = [theirs(x, g) for x, g, _ in rows]
         t = [truth for *_, truth in rows]
         ra, rb = (sum(x == y for x, y in zip(v, t)) for v in (a, b))
