@@ -226,6 +226,9 @@ NOT_EQUAL = [
     ("x", "y"),
     ("\\text{Navin}", "\\text{Evelyn}"),
     ("C", "\\text{(B)}"),
+    # a choice inside an expression is not the choice (the gold decides the form)
+    ("\\text{(C)}+1", "\\text{(C)}"),
+    ("(B) - 3", "(B)"),
     ("2+7i", "-2+7i"),
     ("\\sqrt{x^2}", "x"),
     ("|x|", "x"),

@@ -17,7 +17,7 @@ Example:
     ...     check_schedule("sft:10,rl")
     ... except UsageError as e:
     ...     print(e)
-    --schedule: expected 'sft:N', 'rl:N', 'joint:N' or 'alt(...)xN' at position 7 of 'sft:10,rl'
+    --schedule: expected 'KIND:N' (KIND one of sft, rl, joint, chord, luffy, hpt, relift, uft) or 'alt(...)xN' at position 7 of 'sft:10,rl'
 """
 
 from __future__ import annotations

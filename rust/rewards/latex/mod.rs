@@ -177,6 +177,11 @@ fn leading_choice(raw: &str) -> Option<char> {
         && b[2] == b')'
         && b.get(3)
             .is_none_or(|c| matches!(c, b' ' | b'}' | b'$' | b'.' | b','));
+    // What follows the choice is its value (`(B) 12`) or nothing, never the rest of
+    // an expression: `\text{(C)}+1` is not choice C.
+    let rest = t.get(3..).unwrap_or("");
+    let rest = rest.trim_start_matches(|c: char| c.is_whitespace() || "}$*.,".contains(c));
+    let ok = ok && !rest.starts_with(|c: char| "+-*/^=<>\\_!:;|&".contains(c));
     ok.then(|| b[1] as char)
 }
 
@@ -206,6 +211,16 @@ mod tests {
         parse_answer(s)
             .unwrap_or_else(|| panic!("no parse: {s}"))
             .ans
+    }
+
+    #[test]
+    fn leading_choice_is_the_whole_answer_or_its_value() {
+        assert_eq!(leading_choice("\\text{(B) } 12"), Some('B'));
+        assert_eq!(leading_choice("\\textbf{(E)}"), Some('E'));
+        assert_eq!(leading_choice("(A)."), Some('A'));
+        assert_eq!(leading_choice("\\text{(C)}+1"), None);
+        assert_eq!(leading_choice("(B) - 3"), None);
+        assert_eq!(leading_choice("(A)=(B)"), None);
     }
 
     #[test]
