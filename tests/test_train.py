@@ -459,7 +459,7 @@ def test_read_metrics_gives_old_names_their_new_ones(tmp_path):
 
 
 def test_train_cli_threads(monkeypatch):
-    from postcouple.train.cli import main, set_threads
+    from postcouple.train.cli import set_threads
 
     before = torch.get_num_threads()
     try:
