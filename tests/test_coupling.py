@@ -335,3 +335,33 @@ def test_doctests_of_the_coupling_modules():
     for mod in (experiment, report, compare, compare_report):
         res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert res.failed == 0 and res.attempted > 0, mod.__name__
+
+
+def test_sigterm_stops_the_experiment_after_a_checkpoint_and_resume_finishes(tmp_path):
+    """A real SIGTERM to `postcouple coupling`: no new job starts, the running job
+    finishes its step, checkpoints and exits; exit 130; `--resume` completes."""
+    import signal
+    import time
+
+    out = tmp_path / "c"
+    cmd = [sys.executable, "-m", "postcouple", "coupling", "--out", str(out), "--scale", "0.02"]
+    cmd += ["--seeds", "0", "--workers", "1", "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    metrics = out / "seed0" / "base" / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        if metrics.exists() and metrics.read_text().count('"kind": "train"') >= 2:
+            break
+        time.sleep(0.2)
+    assert p.poll() is None, p.communicate()[1][-2000:]
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "--resume" in err, err[-2000:]
+    ckpts = list((out / "seed0" / "base" / "checkpoints").glob("step-*"))
+    assert ckpts, "the stopped job wrote no checkpoint"
+    assert not (out / "summary.json").exists()
+    r = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((out / "summary.json").read_text())["seeds"] == [0]

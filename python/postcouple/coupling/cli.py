@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         write_manifest,
     )
     from postcouple.coupling.report import table, write_report
+    from postcouple.train.interrupt import EXIT_INTERRUPTED, TrainingInterrupted
 
     preset = PRESETS[a.preset]
     out = Path(a.out)
@@ -106,10 +107,11 @@ def main(argv: list[str] | None = None) -> int:
             run_jobs(jobs, workers=a.workers, progress=not a.no_progress)
         except ValueError as e:  # the out dir holds a run made with other settings
             ap.error(str(e))
-        except KeyboardInterrupt:
-            # finished jobs are kept; a job cut short resumes from its last checkpoint
-            print(f"\ninterrupted; continue with --resume ({out}/)", file=sys.stderr)
-            return 130
+        except (KeyboardInterrupt, TrainingInterrupted) as e:
+            # the workers finished their step and wrote a checkpoint (run_jobs)
+            done = f" after {e.step} finished jobs" if isinstance(e, TrainingInterrupted) else ""
+            print(f"\ninterrupted{done}; continue with --resume ({out}/)", file=sys.stderr)
+            return EXIT_INTERRUPTED
     elif read_manifest(out) is None:
         print(f"note: {out}/run.json is missing; the report cannot say how the run was made")
     summ = write_report(out, preset.name, time.time() - t0)

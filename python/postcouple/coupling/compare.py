@@ -39,7 +39,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import re
 import shlex
 import sys
@@ -49,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from postcouple import _cli
 from postcouple.coupling.experiment import (
     Job,
     alternating_schedule,
@@ -239,7 +239,7 @@ def _merged(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     argv_used = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(
+    ap = _cli.ArgumentParser(
         prog="postcouple compare",
         description="Run SFT+RL methods from the same SFT model at an equal budget and rank "
         "them on held-out SFT loss and reward (Pareto front, paired tests against "
@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [x.strip() for x in a.methods.split(",") if x.strip()] if a.methods else None
     from postcouple.coupling.compare_report import table, write_compare_report
     from postcouple.coupling.experiment import read_manifest, run_jobs, write_manifest
+    from postcouple.train.interrupt import EXIT_INTERRUPTED, TrainingInterrupted
 
     preset = PRESETS[a.preset]
     out = Path(a.out)
@@ -349,10 +350,14 @@ def main(argv: list[str] | None = None) -> int:
             run_jobs(jobs, workers=a.workers, progress=not a.no_progress, desc="compare")
         except ValueError as e:  # the out dir holds runs made with other settings
             ap.error(str(e))
-        except KeyboardInterrupt:
-            # the train helper's SIGINT mechanism makes the workers checkpoint first
-            print(f"\ninterrupted; rerun the same command to resume ({out}/)", file=sys.stderr)
-            return 130
+        except (KeyboardInterrupt, TrainingInterrupted) as e:
+            # the workers finished their step and wrote a checkpoint (run_jobs)
+            done = f" after {e.step} finished jobs" if isinstance(e, TrainingInterrupted) else ""
+            print(
+                f"\ninterrupted{done}; continue by running the same command ({out}/)",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
     elif read_manifest(out) is None:
         ap.error(f"--report-only: {out}/run.json is missing (no comparison ran there)")
     summ = write_compare_report(out, None if a.report_only else time.time() - t0)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -371,9 +372,20 @@ def run_jobs(
     """Run the jobs as processes, ``workers`` at a time, respecting ``after``.
 
     Raises ``ValueError`` before starting anything when a job's directory holds a
-    run made with other settings. A ``KeyboardInterrupt`` stops every running job
-    and propagates (the caller exits 130; rerunning resumes).
+    run made with other settings. On SIGINT or SIGTERM no new job starts; the
+    running training jobs finish their step, write a checkpoint and exit (Ctrl-C
+    reaches them through the process group; a SIGTERM sent to this process alone is
+    passed on as a SIGINT), then
+    :class:`~postcouple.train.interrupt.TrainingInterrupted` propagates with the
+    number of finished jobs (the caller exits 130; rerunning with ``--resume``
+    continues every job from its checkpoint). A second signal kills the workers.
     """
+    from postcouple.train.interrupt import (
+        EXIT_INTERRUPTED,
+        TrainingInterrupted,
+        graceful_interrupt,
+    )
+
     for j in jobs:
         _check_same_settings(j)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
@@ -387,59 +399,70 @@ def run_jobs(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
-    try:
-        while pending or running:
-            for name, (p, job, log) in list(running.items()):
-                rc, cpu = _reap(p)
-                if rc is None:
-                    continue
-                log.close()
-                del running[name]
-                if rc != 0 or not _done(job):
-                    tail = Path(job.cfg.out, "job.log").read_text()[-3000:]
-                    raise RuntimeError(f"job {name} failed (exit {rc}); its log ends:\n{tail}")
-                if cpu is not None:
-                    _add_cpu(Path(job.cfg.out), cpu, time.time() - started[name])
-                names_done.add(name)
-            # longest training first (LPT), so that long jobs do not end up alone at the
-            # end; the short evaluation-only jobs (C1) before them
-            ready = sorted(
-                (j for j in pending if all(a in names_done for a in j.after)),
-                key=lambda j: (j.kind == "train", -j.steps),
-            )
-            while ready and len(running) < workers:
-                job = ready.pop(0)
-                pending.remove(job)
-                d = Path(job.cfg.out)
-                d.mkdir(parents=True, exist_ok=True)
-                dump_toml(job.cfg, d / "job.toml")
-                spec = {"kind": job.kind, "config": str(d / "job.toml"), **job.extra}
-                (d / "job.json").write_text(json.dumps(spec))
-                log = open(d / "job.log", "a")
-                p = subprocess.Popen(
-                    [sys.executable, "-m", "postcouple.coupling.worker", str(d / "job.json")],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
+    forwarded = False
+    with graceful_interrupt() as flag:
+        try:
+            while (pending and not flag.requested) or running:
+                if flag.requested and not forwarded and flag.signum == signal.SIGTERM:
+                    forwarded = True
+                    for p, _, _ in running.values():
+                        p.send_signal(signal.SIGINT)
+                for name, (p, job, log) in list(running.items()):
+                    rc, cpu = _reap(p)
+                    if rc is None:
+                        continue
+                    log.close()
+                    del running[name]
+                    if flag.requested and rc in (EXIT_INTERRUPTED, -signal.SIGINT):
+                        continue  # stopped on request after a checkpoint: resumes later
+                    if rc != 0 or not _done(job):
+                        tail = Path(job.cfg.out, "job.log").read_text()[-3000:]
+                        raise RuntimeError(f"job {name} failed (exit {rc}); its log ends:\n{tail}")
+                    if cpu is not None:
+                        _add_cpu(Path(job.cfg.out), cpu, time.time() - started[name])
+                    names_done.add(name)
+                # longest training first (LPT), so that long jobs do not end up alone at
+                # the end; the short evaluation-only jobs (C1) before them
+                ready = sorted(
+                    (j for j in pending if all(a in names_done for a in j.after)),
+                    key=lambda j: (j.kind == "train", -j.steps),
                 )
-                running[job.name] = (p, job, log)
-                started[job.name] = time.time()
+                while ready and len(running) < workers and not flag.requested:
+                    job = ready.pop(0)
+                    pending.remove(job)
+                    running[job.name] = _launch(job, env)
+                    started[job.name] = time.time()
+                if bar is not None:
+                    bar.n = sum(_progress(j) for j in jobs)
+                    bar.set_postfix_str(f"{len(names_done)}/{len(jobs)} jobs", refresh=False)
+                    bar.refresh()
+                if pending and not running and not ready and not flag.requested:
+                    raise RuntimeError(f"{desc}: jobs wait on dependencies that never ran")
+                time.sleep(0.3)
+        finally:  # an error or a second signal: stop the workers at once
+            for p, _, log in running.values():
+                p.kill()
+                p.wait()
+                log.close()
             if bar is not None:
                 bar.n = sum(_progress(j) for j in jobs)
-                bar.set_postfix_str(f"{len(names_done)}/{len(jobs)} jobs", refresh=False)
-                bar.refresh()
-            if pending and not running and not ready:
-                raise RuntimeError(f"{desc}: jobs wait on dependencies that never ran")
-            time.sleep(0.3)
-    finally:
-        # Interruption point. Today a stopped experiment kills its workers; each
-        # resumes from its last checkpoint on the next call (``run(resume=True)``).
-        # The train helper's SIGINT mechanism (checkpoint, then exit 130) plugs in
-        # here: send SIGINT to the workers and wait for them before killing.
-        for p, _, log in running.values():
-            p.kill()
-            p.wait()
-            log.close()
-        if bar is not None:
-            bar.n = sum(_progress(j) for j in jobs)
-            bar.close()
+                bar.close()
+        if flag.requested:
+            raise TrainingInterrupted(len(names_done))
+
+
+def _launch(job: Job, env: dict[str, str]) -> tuple[subprocess.Popen, Job, Any]:
+    """Start one job's worker process, its output appended to ``job.log``."""
+    d = Path(job.cfg.out)
+    d.mkdir(parents=True, exist_ok=True)
+    dump_toml(job.cfg, d / "job.toml")
+    spec = {"kind": job.kind, "config": str(d / "job.toml"), **job.extra}
+    (d / "job.json").write_text(json.dumps(spec))
+    log = open(d / "job.log", "a")
+    p = subprocess.Popen(
+        [sys.executable, "-m", "postcouple.coupling.worker", str(d / "job.json")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    return p, job, log

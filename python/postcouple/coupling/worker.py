@@ -20,8 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(cfg.out)
     if spec["kind"] == "train":
         from postcouple.train import run
+        from postcouple.train.interrupt import (
+            EXIT_INTERRUPTED,
+            TrainingInterrupted,
+            graceful_interrupt,
+        )
 
-        run(cfg, resume=True)
+        # SIGINT/SIGTERM: finish the step, checkpoint, exit 130; the parent resumes
+        # this job from that checkpoint on the next call
+        with graceful_interrupt():
+            try:
+                run(cfg, resume=True)
+            except TrainingInterrupted as e:
+                print(e, file=sys.stderr)
+                return EXIT_INTERRUPTED
         return 0
     if spec["kind"] == "c1":
         from postcouple.coupling.diagnostics import estimate_c1
