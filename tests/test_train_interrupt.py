@@ -7,21 +7,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from postcouple.train import run
 from postcouple.train.checkpoint import latest_checkpoint
-from postcouple.train.config import dump_toml
 from postcouple.train.interrupt import (
     EXIT_INTERRUPTED,
     TrainingInterrupted,
     graceful_interrupt,
     stop_requested,
 )
-from test_train import read, tiny_cfg
+from test_train import assert_resume_equals, read, start_beside_reference, tiny_cfg
 
 
 def _train_steps(out) -> int:
@@ -34,15 +32,8 @@ def _train_steps(out) -> int:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_saves_and_resume_equals_uninterrupted(tmp_path, sig):
-    sched = "sft:7,rl:6"
     # checkpoints only at stage ends: the interrupt must write its own
-    ref = tiny_cfg(tmp_path / "ref", sched, checkpoint_interval=100)
-    run(ref)
-    cfg = tiny_cfg(tmp_path / "int", sched, checkpoint_interval=100)
-    dump_toml(cfg, tmp_path / "int.toml")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "postcouple", "train", "--config", str(tmp_path / "int.toml")]
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = start_beside_reference(tmp_path, "int", 100, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while _train_steps(tmp_path / "int") < 2 and time.time() < deadline and p.poll() is None:
         time.sleep(0.01)
@@ -55,9 +46,7 @@ def test_signal_saves_and_resume_equals_uninterrupted(tmp_path, sig):
     assert 2 <= n < 13
     assert latest_checkpoint(tmp_path / "int" / "checkpoints").name == f"step-{n:08d}"
     assert _train_steps(tmp_path / "int") == n  # the step in flight finished and was logged
-    r = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert read(tmp_path / "int") == read(tmp_path / "ref")
+    assert_resume_equals(tmp_path / "int.toml", tmp_path / "int", tmp_path / "ref")
 
 
 def test_interrupt_inside_run_checkpoints_the_step(tmp_path):

@@ -501,21 +501,11 @@ def plots(out: Path, summ: dict[str, Any]) -> list[str]:
     # 5. Pareto plot of the schedules
     fig, ax = plt.subplots(figsize=(6.5, 5))
     st = summ["schedules"]["start"]
-    ax.errorbar(
-        st["sft_loss"]["mean"],
-        st["reward"]["mean"],
-        xerr=st["sft_loss"]["std"],
-        yerr=st["reward"]["std"],
-        fmt="s",
-        color="gray",
-        label="start (SFT model)",
-    )
+    loss_reward_point(ax, st, fmt="s", color="gray", label="start (SFT model)")
     for row in summ["schedules"]["rows"]:
-        ax.errorbar(
-            row["sft_loss"]["mean"],
-            row["reward"]["mean"],
-            xerr=row["sft_loss"]["std"],
-            yerr=row["reward"]["std"],
+        loss_reward_point(
+            ax,
+            row,
             fmt="o" if row["pareto"] else "x",
             label=row["schedule"] + (" (Pareto)" if row["pareto"] else ""),
         )
@@ -531,6 +521,21 @@ def _budget_title(budgets: list[int]) -> str:
     if len(budgets) == 1:
         return f"Schedules at an equal budget of {budgets[0]} steps"
     return f"Schedules (budgets differ: {', '.join(map(str, budgets))} steps)"
+
+
+def loss_reward_point(ax: Any, row: dict[str, Any], **kw: Any) -> None:
+    """One point of a Pareto plot: ``row``'s mean SFT loss and reward, +- their stds.
+
+    ``row`` holds ``{"sft_loss": {"mean", "std"}, "reward": {"mean", "std"}}``;
+    ``kw`` goes to ``ax.errorbar`` (fmt, color, label).
+    """
+    ax.errorbar(
+        row["sft_loss"]["mean"],
+        row["reward"]["mean"],
+        xerr=row["sft_loss"]["std"],
+        yerr=row["reward"]["std"],
+        **kw,
+    )
 
 
 def save_fig(fig: Any, path: Path) -> str:
