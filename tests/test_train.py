@@ -123,6 +123,23 @@ def test_init_from_starts_where_the_other_run_ended(tmp_path):
     assert eb["kl_init"] == pytest.approx(0.0, abs=1e-5)
 
 
+def sft6_cfg(out: Path, checkpoint_interval: int) -> Any:
+    """``sft:6`` on the tiny model into ``out``, evaluated every 2 steps."""
+    cfg = tiny_cfg(out, "sft:6", checkpoint_interval=checkpoint_interval)
+    cfg.eval.interval = 2
+    return cfg
+
+
+def at_step(n: int, action: Any) -> Any:
+    """A :func:`run` hook that calls ``action(ctx)`` once step ``n`` is logged."""
+
+    def hook(rec: dict[str, Any], ctx: Any) -> None:
+        if rec["step"] == n:
+            action(ctx)
+
+    return hook
+
+
 def start_beside_reference(
     tmp_path: Path, name: str, checkpoint_interval: int, **popen: Any
 ) -> subprocess.Popen:
@@ -162,16 +179,14 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path):
 
 
 def test_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
-    cfg = tiny_cfg(tmp_path / "r", "sft:6", checkpoint_interval=3)
-    cfg.eval.interval = 2
+    cfg = sft6_cfg(tmp_path / "r", checkpoint_interval=3)
 
-    def poison(rec, ctx):
-        if rec["step"] == 4:
-            with torch.no_grad():
-                next(ctx.model.parameters()).fill_(float("nan"))
+    def poison(ctx):
+        with torch.no_grad():
+            next(ctx.model.parameters()).fill_(float("nan"))
 
     with pytest.raises(FloatingPointError, match="last good checkpoint"):
-        run(cfg, hooks=[poison])
+        run(cfg, hooks=[at_step(4, poison)])
     ck = latest_checkpoint(tmp_path / "r" / "checkpoints")
     assert ck is not None and ck.name == "step-00000003"
     from safetensors.torch import load_file

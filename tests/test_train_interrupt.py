@@ -19,7 +19,13 @@ from postcouple.train.interrupt import (
     graceful_interrupt,
     stop_requested,
 )
-from test_train import assert_resume_equals, read, start_beside_reference, tiny_cfg
+from test_train import (
+    assert_resume_equals,
+    at_step,
+    read,
+    sft6_cfg,
+    start_beside_reference,
+)
 
 
 def _train_steps(out) -> int:
@@ -50,22 +56,15 @@ def test_signal_saves_and_resume_equals_uninterrupted(tmp_path, sig):
 
 
 def test_interrupt_inside_run_checkpoints_the_step(tmp_path):
-    cfg = tiny_cfg(tmp_path / "r", "sft:6", checkpoint_interval=100)
-    cfg.eval.interval = 2
-
-    def signal_at_2(rec, ctx):
-        if rec["step"] == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
+    cfg = sft6_cfg(tmp_path / "r", checkpoint_interval=100)
+    signal_at_2 = at_step(2, lambda ctx: os.kill(os.getpid(), signal.SIGINT))
     with graceful_interrupt() as flag:
         with pytest.raises(TrainingInterrupted, match="interrupted at step 2; continue"):
             run(cfg, hooks=[signal_at_2])
     assert flag.signum == signal.SIGINT
     assert latest_checkpoint(tmp_path / "r" / "checkpoints").name == "step-00000002"
     run(cfg, resume=True)
-    ref = tiny_cfg(tmp_path / "ref", "sft:6", checkpoint_interval=100)
-    ref.eval.interval = 2
-    run(ref)
+    run(sft6_cfg(tmp_path / "ref", checkpoint_interval=100))
     assert read(tmp_path / "r") == read(tmp_path / "ref")
 
 

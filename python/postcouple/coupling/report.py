@@ -481,10 +481,8 @@ def plots(out: Path, summ: dict[str, Any]) -> list[str]:
 
     # 3. reward through SFT
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    x, Y = _series(runs, seeds, "rl_sft", "reward")
-    band(ax, x, Y, "sampled reward (T=1)")
-    x, Y = _series(runs, seeds, "rl_sft", "greedy_acc")
-    band(ax, x, Y, "greedy accuracy")
+    for key, lab in (("reward", "sampled reward (T=1)"), ("greedy_acc", "greedy accuracy")):
+        band(ax, *_series(runs, seeds, "rl_sft", key), lab)
     ax.set_xlabel("SFT step (from the RL model)")
     ax.set_ylabel("reward")
     ax.set_title("RL -> SFT: reward through SFT")
