@@ -39,15 +39,26 @@ def _check_seq(out, want):
     np.testing.assert_allclose(np.asarray(out, dtype=np.float64), want, rtol=1e-3, atol=1e-3)
 
 
-# --- GRPO ---------------------------------------------------------------------
+# --- GRPO and RLOO --------------------------------------------------------------
+
+# each estimator's rows bench in its own group
+_OUTCOME = [pytest.param(n, marks=pytest.mark.benchmark(group=n), id=n) for n in ("grpo", "rloo")]
 
 
-@pytest.mark.benchmark(group="grpo")
+@pytest.mark.parametrize("name", _OUTCOME)
 @pytest.mark.parametrize("parallel", [False, True], ids=["1thread", "rayon"])
-def test_grpo_postcouple(benchmark, bench_size, parallel):
+def test_postcouple(benchmark, bench_size, name, parallel):
     r = _rewards(bench_size(4096 * G, 1_000_000))
-    out = benchmark(A.grpo, r, group_size=G, compat="verl", parallel=parallel)
-    _check_seq(out, R.grpo_vectorized(r.astype(np.float64), G))
+    out = benchmark(getattr(A, name), r, group_size=G, compat="verl", parallel=parallel)
+    _check_seq(out, getattr(R, f"{name}_vectorized")(r.astype(np.float64), G))
+
+
+@pytest.mark.parametrize("name", _OUTCOME)
+def test_numpy_vectorized(benchmark, bench_size, name):
+    ref = getattr(R, f"{name}_vectorized")
+    r = _rewards(bench_size(4096 * G, 1_000_000))
+    out = benchmark(ref, r, G)
+    _check_seq(out, ref(r.astype(np.float64), G))
 
 
 @pytest.mark.benchmark(group="grpo")
@@ -57,13 +68,6 @@ def test_grpo_postcouple_index(benchmark, bench_size):
     idx = np.random.default_rng(1).permutation(n) // G  # shuffled ids: the bucketing path
     out = benchmark(A.grpo, r, index=idx, compat="verl", parallel=False)
     _check_seq(out, R.grpo_vectorized_index(r.astype(np.float64), idx))
-
-
-@pytest.mark.benchmark(group="grpo")
-def test_grpo_numpy_vectorized(benchmark, bench_size):
-    r = _rewards(bench_size(4096 * G, 1_000_000))
-    out = benchmark(R.grpo_vectorized, r, G)
-    _check_seq(out, R.grpo_vectorized(r.astype(np.float64), G))
 
 
 @pytest.mark.benchmark(group="grpo")
@@ -83,57 +87,24 @@ def _verl_inputs(r):
     return tok, mask, index
 
 
-@pytest.mark.benchmark(group="grpo")
 @pytest.mark.skipif(VERL is None, reason="verl not importable")
-def test_grpo_verl_vectorized(benchmark, bench_size):
+@pytest.mark.parametrize("name", _OUTCOME)
+def test_verl_vectorized(benchmark, bench_size, name):
     r = _rewards(bench_size(4096 * G, 1_000_000))
     tok, mask, index = _verl_inputs(r)
-    out, _ = benchmark(VERL.compute_grpo_vectorized_outcome_advantage, tok, mask, index)
-    _check_seq(out[:, 0].numpy(), R.grpo_vectorized(r.astype(np.float64), G))
+    fn = getattr(VERL, f"compute_{name}_vectorized_outcome_advantage")
+    out, _ = benchmark(fn, tok, mask, index)
+    _check_seq(out[:, 0].numpy(), getattr(R, f"{name}_vectorized")(r.astype(np.float64), G))
 
 
-@pytest.mark.benchmark(group="grpo")
 @pytest.mark.skipif(VERL is None, reason="verl not importable")
-def test_grpo_verl_loop(benchmark, bench_size, bench_once):
+@pytest.mark.parametrize("name", _OUTCOME)
+def test_verl_loop(benchmark, bench_size, bench_once, name):
     r = _rewards(bench_size(64 * G, 1_000_000))
     tok, mask, index = _verl_inputs(r)
-    out, _ = bench_once(benchmark, VERL.compute_grpo_outcome_advantage, tok.clone(), mask, index)
-    _check_seq(out[:, 0].numpy(), R.grpo_vectorized(r.astype(np.float64), G))
-
-
-# --- RLOO ---------------------------------------------------------------------
-
-
-@pytest.mark.benchmark(group="rloo")
-@pytest.mark.parametrize("parallel", [False, True], ids=["1thread", "rayon"])
-def test_rloo_postcouple(benchmark, bench_size, parallel):
-    r = _rewards(bench_size(4096 * G, 1_000_000))
-    out = benchmark(A.rloo, r, group_size=G, compat="verl", parallel=parallel)
-    _check_seq(out, R.rloo_vectorized(r.astype(np.float64), G))
-
-
-@pytest.mark.benchmark(group="rloo")
-def test_rloo_numpy_vectorized(benchmark, bench_size):
-    r = _rewards(bench_size(4096 * G, 1_000_000))
-    benchmark(R.rloo_vectorized, r, G)
-
-
-@pytest.mark.benchmark(group="rloo")
-@pytest.mark.skipif(VERL is None, reason="verl not importable")
-def test_rloo_verl_vectorized(benchmark, bench_size):
-    r = _rewards(bench_size(4096 * G, 1_000_000))
-    tok, mask, index = _verl_inputs(r)
-    out, _ = benchmark(VERL.compute_rloo_vectorized_outcome_advantage, tok, mask, index)
-    _check_seq(out[:, 0].numpy(), R.rloo_vectorized(r.astype(np.float64), G))
-
-
-@pytest.mark.benchmark(group="rloo")
-@pytest.mark.skipif(VERL is None, reason="verl not importable")
-def test_rloo_verl_loop(benchmark, bench_size, bench_once):
-    r = _rewards(bench_size(64 * G, 1_000_000))
-    tok, mask, index = _verl_inputs(r)
-    out, _ = bench_once(benchmark, VERL.compute_rloo_outcome_advantage, tok.clone(), mask, index)
-    _check_seq(out[:, 0].numpy(), R.rloo_vectorized(r.astype(np.float64), G))
+    fn = getattr(VERL, f"compute_{name}_outcome_advantage")
+    out, _ = bench_once(benchmark, fn, tok.clone(), mask, index)
+    _check_seq(out[:, 0].numpy(), getattr(R, f"{name}_vectorized")(r.astype(np.float64), G))
 
 
 # --- GAE ----------------------------------------------------------------------

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cli_run import run_postcouple
 from postcouple.coupling.diagnostics import (
     c1_from_rewards,
     first_negative,
@@ -94,24 +92,8 @@ def test_main_job_end_to_end_at_small_scale(tmp_path):
     """`postcouple coupling` on 2 seeds at 4% of the default lengths: every
     artefact is written and holds every protocol."""
     out = tmp_path / "c"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "postcouple",
-            "coupling",
-            "--out",
-            str(out),
-            "--scale",
-            "0.04",
-            "--seeds",
-            "0,1",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-    )
+    args = ("coupling", "--out", str(out), "--scale", "0.04", "--seeds", "0,1", "--no-progress")
+    r = run_postcouple(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Claim 1" in r.stdout and "Claim 2" in r.stdout
     summ = json.loads((out / "summary.json").read_text())
@@ -135,26 +117,7 @@ def test_main_job_end_to_end_at_small_scale(tmp_path):
     md = (out / "report.md").read_text()
     assert "Claim 1" in md and "| beta |" in md
     # a second call with --resume: every job is done, only the report is rebuilt
-    r2 = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "postcouple",
-            "coupling",
-            "--resume",
-            "--out",
-            str(out),
-            "--scale",
-            "0.04",
-            "--seeds",
-            "0,1",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        timeout=120,
-    )
+    r2 = run_postcouple(*args, "--resume", timeout=120)
     assert r2.returncode == 0, r2.stderr[-3000:]
     assert json.loads((out / "summary.json").read_text())["sft_then_rl"] == p1
 

@@ -25,6 +25,7 @@ from datasets import Dataset  # noqa: E402
 from postcouple.integrations.trl import CouplingCallback  # noqa: E402
 from postcouple.models import load_model_and_tokenizer  # noqa: E402
 from postcouple.rewards.trl import accuracy_reward  # noqa: E402
+from trl_args import cpu_args  # noqa: E402
 
 # A minimal chat template for the character tokenizer (printable ASCII only).
 TEMPLATE = (
@@ -66,37 +67,49 @@ def _sums(conv: bool = False, n: int = 4):
     }
 
 
+def _small_callback(**kw):
+    """A CouplingCallback measuring everything on the tiny sums: 2 samples of 4 tokens."""
+    return CouplingCallback(
+        sft_eval_dataset=_experts(),
+        reward_funcs=digit_reward,
+        eval_prompts=_prompts(),
+        num_samples=2,
+        max_new_tokens=4,
+        grad_cosine=True,
+        **kw,
+    )
+
+
+def _fit(trainer_cls, model, tok, args, ds, callbacks, **extra):
+    """A TRL trainer of ``trainer_cls`` on ``ds``, trained; ``extra`` goes to its constructor."""
+    tr = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=ds,
+        processing_class=tok,
+        callbacks=callbacks,
+        **extra,
+    )
+    tr.train()
+    return tr
+
+
 def _grpo(tmp_path, callbacks, **over):
     from trl import GRPOConfig, GRPOTrainer
 
     model, tok = _tiny()
     ds = Dataset.from_dict({k: v for k, v in _sums().items() if k != "completion"})
-    kw = dict(
-        output_dir=str(tmp_path),
+    kw = cpu_args(
+        tmp_path,
         max_steps=3,
-        per_device_train_batch_size=4,
         num_generations=4,
         max_completion_length=6,
         learning_rate=3e-3,
-        logging_steps=1,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        seed=0,
         per_device_eval_batch_size=4,
-        bf16=False,  # TRL's configs default to bf16 (autocast on the CPU too)
     )
     kw.update(over)
-    tr = GRPOTrainer(
-        model=model,
-        reward_funcs=[digit_reward],
-        args=GRPOConfig(**kw),
-        train_dataset=ds,
-        processing_class=tok,
-        callbacks=callbacks,
-    )
-    tr.train()
-    return tr
+    args = GRPOConfig(**kw)
+    return _fit(GRPOTrainer, model, tok, args, ds, callbacks, reward_funcs=[digit_reward])
 
 
 def _sft(tmp_path, callbacks, conv=False, **over):
@@ -104,29 +117,9 @@ def _sft(tmp_path, callbacks, conv=False, **over):
 
     model, tok = _tiny(chat=conv)
     ds = Dataset.from_dict({k: v for k, v in _sums(conv).items() if k != "solution"})
-    kw = dict(
-        output_dir=str(tmp_path),
-        max_steps=3,
-        per_device_train_batch_size=4,
-        learning_rate=3e-3,
-        logging_steps=1,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        seed=0,
-        per_device_eval_batch_size=4,
-        bf16=False,  # TRL's configs default to bf16 (autocast on the CPU too)
-    )
+    kw = cpu_args(tmp_path, max_steps=3, learning_rate=3e-3, per_device_eval_batch_size=4)
     kw.update(over)
-    tr = SFTTrainer(
-        model=model,
-        args=SFTConfig(**kw),
-        train_dataset=ds,
-        processing_class=tok,
-        callbacks=callbacks,
-    )
-    tr.train()
-    return tr
+    return _fit(SFTTrainer, model, tok, SFTConfig(**kw), ds, callbacks)
 
 
 def _logged(tr, key):
@@ -272,15 +265,7 @@ def test_plain_and_conversational_expert_formats_agree(tmp_path):
 
 
 def test_bf16_and_gradient_checkpointing(tmp_path):
-    cb = CouplingCallback(
-        sft_eval_dataset=_experts(),
-        reward_funcs=digit_reward,
-        eval_prompts=_prompts(),
-        eval_steps=1,
-        num_samples=2,
-        max_new_tokens=4,
-        grad_cosine=True,
-    )
+    cb = _small_callback(eval_steps=1)
     over = dict(bf16=True, gradient_checkpointing=True, max_steps=2)
     a = _grpo(tmp_path / "a", [cb], **over)
     b = _grpo(tmp_path / "b", None, **over)
@@ -300,14 +285,7 @@ def test_state_is_restored_around_an_evaluation(tmp_path):
     ds = Dataset.from_dict({k: v for k, v in _sums().items() if k != "solution"})
     args = SFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], bf16=False, seed=0)
     tr = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
-    cb = CouplingCallback(
-        sft_eval_dataset=_experts(),
-        reward_funcs=digit_reward,
-        eval_prompts=_prompts(),
-        num_samples=2,
-        max_new_tokens=4,
-        grad_cosine=True,
-    )
+    cb = _small_callback()
     cb.trainer = tr  # not attached: called by hand
     grads = [torch.randn_like(p) for p in model.parameters()]
     for p, g in zip(model.parameters(), grads):

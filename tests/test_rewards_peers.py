@@ -27,6 +27,7 @@ from postcouple.rewards import math_equal, math_reward
 from postcouple.rewards.trl import accuracy_reward, make_accuracy_reward, make_format_reward
 from postcouple.rewards.verl import DATA_SOURCES, compute_score
 from test_rewards_corpus import load_corpus, math_verify_verdicts, postcouple_verdicts, table
+from trl_args import cpu_args
 from verl_import import import_verl
 
 
@@ -201,18 +202,9 @@ def test_a_real_grpo_trainer_run_with_our_reward(tmp_path):
         }
     )
     cfg = GRPOConfig(
-        output_dir=str(tmp_path),
-        max_steps=2,
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=6,
-        learning_rate=1e-4,
-        logging_steps=1,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        bf16=False,
-        seed=0,
+        **cpu_args(
+            tmp_path, max_steps=2, num_generations=4, max_completion_length=6, learning_rate=1e-4
+        )
     )
     trainer = GRPOTrainer(
         model=model,

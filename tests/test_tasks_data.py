@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_run import run_postcouple
 from postcouple.tasks import get_task
 from postcouple.tasks.base import Example
 from postcouple.tasks.data import ColaTask, Gsm8kTask, JsonlTask, MathTask, MissingDataError
@@ -84,47 +85,39 @@ def test_jsonl_task(tmp_path):
 def test_paper_preset_runs_end_to_end_with_the_tiny_model(tmp_path, data_dir, preset, task):
     """`--preset qwen3-0.6b-{cola,gsm8k} --model tiny`: the real-data presets, a few steps."""
     out = tmp_path / task
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "postcouple",
-            "coupling",
-            "--preset",
-            preset,
-            "--model",
-            "tiny",
-            "--task-path",
-            str(data_dir / task),
-            "--out",
-            str(out),
-            "--scale",
-            "0.01",
-            "--seeds",
-            "0",
-            "--no-progress",
-            "--set",
-            "eval.num_examples=8",
-            "--set",
-            "eval.num_prompts=4",
-            "--set",
-            "eval.num_samples=2",
-            "--set",
-            "eval.probe_examples=8",
-            "--set",
-            "eval.probe_prompts=2",
-            "--set",
-            "rl.max_new_tokens=8",
-            "--set",
-            "rl.num_prompts=2",
-            "--set",
-            "rl.num_generations=2",
-            "--set",
-            "sft.batch_size=4",
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    r = run_postcouple(
+        "coupling",
+        "--preset",
+        preset,
+        "--model",
+        "tiny",
+        "--task-path",
+        str(data_dir / task),
+        "--out",
+        str(out),
+        "--scale",
+        "0.01",
+        "--seeds",
+        "0",
+        "--no-progress",
+        "--set",
+        "eval.num_examples=8",
+        "--set",
+        "eval.num_prompts=4",
+        "--set",
+        "eval.num_samples=2",
+        "--set",
+        "eval.probe_examples=8",
+        "--set",
+        "eval.probe_prompts=2",
+        "--set",
+        "rl.max_new_tokens=8",
+        "--set",
+        "rl.num_prompts=2",
+        "--set",
+        "rl.num_generations=2",
+        "--set",
+        "sft.batch_size=4",
         cwd=str(tmp_path),
     )
     assert r.returncode == 0, r.stderr[-3000:]

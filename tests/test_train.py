@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from cli_run import run_postcouple
 from postcouple.train import RunConfig, run
 from postcouple.train.checkpoint import latest_checkpoint
 from postcouple.train.config import dump_toml
@@ -121,15 +123,48 @@ def test_init_from_starts_where_the_other_run_ended(tmp_path):
     assert eb["kl_init"] == pytest.approx(0.0, abs=1e-5)
 
 
-def test_resume_after_kill_equals_uninterrupted(tmp_path):
+def sft6_cfg(out: Path, checkpoint_interval: int) -> Any:
+    """``sft:6`` on the tiny model into ``out``, evaluated every 2 steps."""
+    cfg = tiny_cfg(out, "sft:6", checkpoint_interval=checkpoint_interval)
+    cfg.eval.interval = 2
+    return cfg
+
+
+def at_step(n: int, action: Any) -> Any:
+    """A :func:`run` hook that calls ``action(ctx)`` once step ``n`` is logged."""
+
+    def hook(rec: dict[str, Any], ctx: Any) -> None:
+        if rec["step"] == n:
+            action(ctx)
+
+    return hook
+
+
+def start_beside_reference(
+    tmp_path: Path, name: str, checkpoint_interval: int, **popen: Any
+) -> subprocess.Popen:
+    """Runs ``sft:7,rl:6`` in-process into ``tmp_path/ref``, then starts the same run
+    as ``postcouple train --config tmp_path/<name>.toml`` (into ``tmp_path/<name>``)
+    in a subprocess for the caller to interrupt; ``popen`` goes to :class:`subprocess.Popen`."""
     sched = "sft:7,rl:6"
-    ref = tiny_cfg(tmp_path / "ref", sched, checkpoint_interval=2)
-    run(ref)
-    cfg = tiny_cfg(tmp_path / "killed", sched, checkpoint_interval=2)
-    dump_toml(cfg, tmp_path / "killed.toml")
+    run(tiny_cfg(tmp_path / "ref", sched, checkpoint_interval=checkpoint_interval))
+    cfg = tiny_cfg(tmp_path / name, sched, checkpoint_interval=checkpoint_interval)
+    dump_toml(cfg, tmp_path / f"{name}.toml")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "postcouple", "train", "--config", str(tmp_path / "killed.toml")]
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cmd = [sys.executable, "-m", "postcouple", "train", "--config", str(tmp_path / f"{name}.toml")]
+    return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, **popen)
+
+
+def assert_resume_equals(config: Path, out: Path, ref: Path) -> None:
+    """``postcouple train --config config --resume`` succeeds and ``out`` then logs
+    exactly what the uninterrupted run in ``ref`` logged."""
+    r = run_postcouple("train", "--config", str(config), "--resume")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert read(out) == read(ref)
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path):
+    p = start_beside_reference(tmp_path, "killed", 2, stdout=subprocess.DEVNULL)
     root = tmp_path / "killed" / "checkpoints"
     deadline = time.time() + 120
     while time.time() < deadline:  # kill mid-RL-stage, after its first checkpoint
@@ -140,22 +175,18 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert not (tmp_path / "killed" / "final").exists(), "the run finished before the kill"
-    r = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert read(tmp_path / "killed") == read(tmp_path / "ref")
+    assert_resume_equals(tmp_path / "killed.toml", tmp_path / "killed", tmp_path / "ref")
 
 
 def test_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
-    cfg = tiny_cfg(tmp_path / "r", "sft:6", checkpoint_interval=3)
-    cfg.eval.interval = 2
+    cfg = sft6_cfg(tmp_path / "r", checkpoint_interval=3)
 
-    def poison(rec, ctx):
-        if rec["step"] == 4:
-            with torch.no_grad():
-                next(ctx.model.parameters()).fill_(float("nan"))
+    def poison(ctx):
+        with torch.no_grad():
+            next(ctx.model.parameters()).fill_(float("nan"))
 
     with pytest.raises(FloatingPointError, match="last good checkpoint"):
-        run(cfg, hooks=[poison])
+        run(cfg, hooks=[at_step(4, poison)])
     ck = latest_checkpoint(tmp_path / "r" / "checkpoints")
     assert ck is not None and ck.name == "step-00000003"
     from safetensors.torch import load_file
@@ -227,28 +258,20 @@ def test_train_cli_short_form(tmp_path):
     out = tmp_path / "cli"
     cfg = tiny_cfg(out, "sft:2,rl:1")
     dump_toml(cfg, tmp_path / "c.toml")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "postcouple",
-            "train",
-            "--config",
-            str(tmp_path / "c.toml"),
-            "--model",
-            "tiny",
-            "--task",
-            "arith",
-            "--schedule",
-            "sft:2,rl:1",
-            "--out",
-            str(out),
-            "--set",
-            "rl.beta=0.1",
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    r = run_postcouple(
+        "train",
+        "--config",
+        str(tmp_path / "c.toml"),
+        "--model",
+        "tiny",
+        "--task",
+        "arith",
+        "--schedule",
+        "sft:2,rl:1",
+        "--out",
+        str(out),
+        "--set",
+        "rl.beta=0.1",
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "run:" in r.stdout

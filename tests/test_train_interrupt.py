@@ -7,21 +7,25 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from postcouple.train import run
 from postcouple.train.checkpoint import latest_checkpoint
-from postcouple.train.config import dump_toml
 from postcouple.train.interrupt import (
     EXIT_INTERRUPTED,
     TrainingInterrupted,
     graceful_interrupt,
     stop_requested,
 )
-from test_train import read, tiny_cfg
+from test_train import (
+    assert_resume_equals,
+    at_step,
+    read,
+    sft6_cfg,
+    start_beside_reference,
+)
 
 
 def _train_steps(out) -> int:
@@ -34,15 +38,8 @@ def _train_steps(out) -> int:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_saves_and_resume_equals_uninterrupted(tmp_path, sig):
-    sched = "sft:7,rl:6"
     # checkpoints only at stage ends: the interrupt must write its own
-    ref = tiny_cfg(tmp_path / "ref", sched, checkpoint_interval=100)
-    run(ref)
-    cfg = tiny_cfg(tmp_path / "int", sched, checkpoint_interval=100)
-    dump_toml(cfg, tmp_path / "int.toml")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "postcouple", "train", "--config", str(tmp_path / "int.toml")]
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = start_beside_reference(tmp_path, "int", 100, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while _train_steps(tmp_path / "int") < 2 and time.time() < deadline and p.poll() is None:
         time.sleep(0.01)
@@ -55,28 +52,19 @@ def test_signal_saves_and_resume_equals_uninterrupted(tmp_path, sig):
     assert 2 <= n < 13
     assert latest_checkpoint(tmp_path / "int" / "checkpoints").name == f"step-{n:08d}"
     assert _train_steps(tmp_path / "int") == n  # the step in flight finished and was logged
-    r = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert read(tmp_path / "int") == read(tmp_path / "ref")
+    assert_resume_equals(tmp_path / "int.toml", tmp_path / "int", tmp_path / "ref")
 
 
 def test_interrupt_inside_run_checkpoints_the_step(tmp_path):
-    cfg = tiny_cfg(tmp_path / "r", "sft:6", checkpoint_interval=100)
-    cfg.eval.interval = 2
-
-    def signal_at_2(rec, ctx):
-        if rec["step"] == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
+    cfg = sft6_cfg(tmp_path / "r", checkpoint_interval=100)
+    signal_at_2 = at_step(2, lambda ctx: os.kill(os.getpid(), signal.SIGINT))
     with graceful_interrupt() as flag:
         with pytest.raises(TrainingInterrupted, match="interrupted at step 2; continue"):
             run(cfg, hooks=[signal_at_2])
     assert flag.signum == signal.SIGINT
     assert latest_checkpoint(tmp_path / "r" / "checkpoints").name == "step-00000002"
     run(cfg, resume=True)
-    ref = tiny_cfg(tmp_path / "ref", "sft:6", checkpoint_interval=100)
-    ref.eval.interval = 2
-    run(ref)
+    run(sft6_cfg(tmp_path / "ref", checkpoint_interval=100))
     assert read(tmp_path / "r") == read(tmp_path / "ref")
 
 

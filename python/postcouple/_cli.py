@@ -227,6 +227,18 @@ def check_out(
         )
 
 
+def add_set_flag(ap: argparse.ArgumentParser, help: str) -> None:
+    """The repeatable ``--set KEY=VALUE`` override flag (into ``a.set``, a list).
+
+    Example:
+        >>> ap = argparse.ArgumentParser()
+        >>> add_set_flag(ap, "override a key")
+        >>> ap.parse_args(["--set", "rl.beta=0.1"]).set
+        ['rl.beta=0.1']
+    """
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
 def add_out_flags(ap: argparse.ArgumentParser) -> None:
     """``--resume`` and ``--overwrite`` (each only if the parser lacks it), for :func:`check_out`."""
     have = ap._option_string_actions
@@ -236,6 +248,29 @@ def add_out_flags(ap: argparse.ArgumentParser) -> None:
         ap.add_argument(
             "--overwrite", action="store_true", help="start afresh in an --out that holds a run"
         )
+
+
+def experiment_seeds(ap: argparse.ArgumentParser, a: argparse.Namespace) -> tuple[int, ...] | None:
+    """Checks ``--workers`` and ``--scale`` and parses ``--seeds`` (None: the preset's).
+
+    Shared by ``postcouple coupling`` and ``postcouple compare``; a bad flag is
+    ``ap.error`` (exit 2 with the usage line).
+
+    Example:
+        >>> ap = argparse.ArgumentParser()
+        >>> experiment_seeds(ap, argparse.Namespace(workers=2, scale=0.5, seeds="0,1"))
+        (0, 1)
+    """
+    if a.workers < 1:
+        ap.error("--workers must be >= 1")
+    if a.scale <= 0:
+        ap.error("--scale must be > 0")
+    if not a.seeds:
+        return None
+    try:
+        return tuple(int(s) for s in a.seeds.split(","))
+    except ValueError:
+        ap.error(f"--seeds: expected comma-separated integers, got {a.seeds!r}")
 
 
 def check_run(cfg: Any) -> None:

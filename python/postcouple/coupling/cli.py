@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import sys
 import time
@@ -27,12 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (default: preset's)")
     ap.add_argument("--workers", type=int, default=2, help="processes at a time (one thread each)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every stage's length")
-    ap.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a run-config key in every job, e.g. eval.num_prompts=16 (not "
+    _cli.add_set_flag(
+        ap,
+        "override a run-config key in every job, e.g. eval.num_prompts=16 (not "
         "schedule, seed, out or init_from: the protocol sets those)",
     )
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from runs")
@@ -40,18 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     _cli.add_out_flags(ap)
     argv_used = list(sys.argv[1:] if argv is None else argv)
     a = ap.parse_args(argv_used)
-    if a.workers < 1:
-        ap.error("--workers must be >= 1")
-    if a.scale <= 0:
-        ap.error("--scale must be > 0")
-    seeds = None
-    if a.seeds:
-        try:
-            seeds = tuple(int(s) for s in a.seeds.split(","))
-        except ValueError:
-            ap.error(f"--seeds: expected comma-separated integers, got {a.seeds!r}")
+    seeds = _cli.experiment_seeds(ap, a)
     _cli.require_train()
     from postcouple.coupling.experiment import (
+        manifest,
         plan,
         protocol_lengths,
         read_manifest,
@@ -88,16 +76,17 @@ def main(argv: list[str] | None = None) -> int:
         seeds_run = sorted({j.cfg.seed for j in jobs})
         write_manifest(
             out,
-            {
-                "command": "postcouple coupling " + " ".join(shlex.quote(x) for x in argv_used),
-                "preset": preset.name,
-                "model": a.model or preset.base["model"]["name"],
-                "scale": a.scale,
-                "set": sets,
-                "seeds": seeds_run,
-                "steps": protocol_lengths(preset, a.scale),
-                "full_protocol": is_full_protocol(a.scale, a.set, seeds_run),
-            },
+            manifest(
+                "postcouple coupling",
+                argv_used,
+                preset,
+                a.model,
+                a.scale,
+                set=sets,
+                seeds=seeds_run,
+                steps=protocol_lengths(preset, a.scale),
+                full_protocol=is_full_protocol(a.scale, a.set, seeds_run),
+            ),
         )
         print(
             f"postcouple coupling: preset {preset.name}, {len(jobs)} jobs, {a.workers} "

@@ -40,7 +40,6 @@ Example:
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -264,12 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         help="reuse the SFT models of a finished `postcouple coupling --out DIR` run",
     )
     ap.add_argument("--workers", type=int, default=2, help="processes at a time (one thread each)")
-    ap.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a run-config key in every job (not schedule, seed, out or init_from)",
+    _cli.add_set_flag(
+        ap, "override a run-config key in every job (not schedule, seed, out or init_from)"
     )
     ap.add_argument("--list-methods", action="store_true", help="list the methods and exit")
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from runs")
@@ -281,21 +276,12 @@ def main(argv: list[str] | None = None) -> int:
             state = "runs" if name in run else f"skipped: {skipped[name]}"
             print(f"{name:<12} {m.label} [{m.source}]; {m.schedule(100, 10)!r}; {state}")
         return 0
-    if a.workers < 1:
-        ap.error("--workers must be >= 1")
-    if a.scale <= 0:
-        ap.error("--scale must be > 0")
-    seeds = None
-    if a.seeds:
-        try:
-            seeds = tuple(int(s) for s in a.seeds.split(","))
-        except ValueError:
-            ap.error(f"--seeds: expected comma-separated integers, got {a.seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            ap.error(f"--seeds: repeated seed in {a.seeds!r}")
+    seeds = _cli.experiment_seeds(ap, a)
+    if seeds is not None and len(set(seeds)) != len(seeds):
+        ap.error(f"--seeds: repeated seed in {a.seeds!r}")
     names = [x.strip() for x in a.methods.split(",") if x.strip()] if a.methods else None
     from postcouple.coupling.compare_report import table, write_compare_report
-    from postcouple.coupling.experiment import read_manifest, run_jobs, write_manifest
+    from postcouple.coupling.experiment import manifest, read_manifest, run_jobs, write_manifest
     from postcouple.train.interrupt import EXIT_INTERRUPTED, TrainingInterrupted
 
     preset = PRESETS[a.preset]
@@ -325,22 +311,23 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         write_manifest(
             out,
-            {
-                "command": "postcouple compare " + " ".join(shlex.quote(x) for x in argv_used),
-                "preset": preset.name,
-                "model": a.model or preset.base["model"]["name"],
-                "scale": a.scale,
-                "set": list(a.set),
-                "seeds": seeds_run,
-                "methods": methods,
-                "skipped": skipped,
-                "base_from": a.base_from,
-                "steps": compare_lengths(preset, a.scale, a.steps),
-                "full_protocol": a.scale == 1.0
+            manifest(
+                "postcouple compare",
+                argv_used,
+                preset,
+                a.model,
+                a.scale,
+                set=list(a.set),
+                seeds=seeds_run,
+                methods=methods,
+                skipped=skipped,
+                base_from=a.base_from,
+                steps=compare_lengths(preset, a.scale, a.steps),
+                full_protocol=a.scale == 1.0
                 and a.steps is None
                 and not a.set
                 and len(seeds_run) >= 3,
-            },
+            ),
         )
         print(
             f"postcouple compare: preset {preset.name}, {len(methods)} methods x "

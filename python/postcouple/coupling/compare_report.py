@@ -31,6 +31,7 @@ from postcouple.coupling.report import (
     cost_line,
     fmt,
     how_made,
+    loss_reward_point,
     mean_std,
     num,
     pareto_front,
@@ -322,11 +323,9 @@ def plots(out: Path, summ: dict[str, Any], data: dict[str, Any]) -> list[str]:
         lm, rm = col_mean_std(L)[0], col_mean_std(R)[0]
         ax.plot(lm, rm, "-", color=colors[m], alpha=0.6, lw=1.2)
         ax.plot(lm, rm, ".", color=colors[m], alpha=0.6, ms=4)
-        ax.errorbar(
-            r["sft_loss"]["mean"],
-            r["reward"]["mean"],
-            xerr=r["sft_loss"]["std"],
-            yerr=r["reward"]["std"],
+        loss_reward_point(
+            ax,
+            r,
             fmt="o" if r["pareto"] else "X",
             color=colors[m],
             ms=8,

@@ -106,6 +106,20 @@ def estimate_c1(
     return [c1_from_rewards(sampled, er, b) for b in betas]
 
 
+def cosine_and_norms(g_sft: Any, g_rl: Any) -> tuple[float, float, float]:
+    """``(cos(g_sft, g_rl), |g_sft|, |g_rl|)`` of two flat gradient tensors; the
+    cosine is NaN when either gradient is zero.
+
+    Example:
+        >>> import torch
+        >>> cosine_and_norms(torch.tensor([3.0, 4.0]), torch.tensor([4.0, 3.0]))
+        (0.96, 5.0, 5.0)
+    """
+    ns, nr = float(g_sft.norm()), float(g_rl.norm())
+    cos = float(g_sft @ g_rl) / (ns * nr) if ns > 0 and nr > 0 else float("nan")
+    return cos, ns, nr
+
+
 def paired_test(
     before: Sequence[float], after: Sequence[float], alternative: str
 ) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -269,6 +270,27 @@ def plan(
             )
         )
     return jobs
+
+
+def manifest(
+    command: str, argv: list[str], preset: Preset, model: str | None, scale: float, **fields: Any
+) -> dict[str, Any]:
+    """What ``run.json`` holds: the command line, preset, model and scale, then ``fields``.
+
+    Example:
+        >>> from postcouple.coupling.presets import PRESETS
+        >>> manifest("postcouple coupling", ["--scale", "0.5"], PRESETS["tiny-arith"], None, 0.5)[
+        ...     "command"
+        ... ]
+        'postcouple coupling --scale 0.5'
+    """
+    return {
+        "command": f"{command} {shlex.join(argv)}",
+        "preset": preset.name,
+        "model": model or preset.base["model"]["name"],
+        "scale": scale,
+        **fields,
+    }
 
 
 def write_manifest(out: Path, info: dict[str, Any]) -> None:

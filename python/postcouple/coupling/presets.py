@@ -133,6 +133,23 @@ _QWEN3_PROTOCOL: dict[str, Any] = dict(
     compare_eval_interval=20,
 )
 
+
+def _qwen3_preset(
+    task: str, *, batch_size: int, max_length: int, max_new_tokens: int, probe_examples: int
+) -> Preset:
+    """``qwen3-0.6b-<task>``: :func:`_qwen3_base` on that task under the paper's protocol."""
+    return Preset(
+        f"qwen3-0.6b-{task}",
+        _qwen3_base(
+            {"name": task},
+            sft={"learning_rate": 1e-5, "batch_size": batch_size, "max_length": max_length},
+            max_new_tokens=max_new_tokens,
+            probe_examples=probe_examples,
+        ),
+        **_QWEN3_PROTOCOL,
+    )
+
+
 PRESETS: dict[str, Preset] = {
     "tiny-arith": Preset("tiny-arith", _TINY_BASE),
     "tiny-arith-clean": Preset(
@@ -146,24 +163,15 @@ PRESETS: dict[str, Preset] = {
         },
         notes=["boundary case: clean single-format expert data; expect no effect"],
     ),
-    "qwen3-0.6b-cola": Preset(
-        "qwen3-0.6b-cola",
-        _qwen3_base(
-            {"name": "cola"},
-            sft={"learning_rate": 1e-5, "batch_size": 32, "max_length": 256},
-            max_new_tokens=64,
-            probe_examples=64,
-        ),
-        **_QWEN3_PROTOCOL,
-    ),
-    "qwen3-0.6b-gsm8k": Preset(
-        "qwen3-0.6b-gsm8k",
-        _qwen3_base(
-            {"name": "gsm8k"},
-            sft={"learning_rate": 1e-5, "batch_size": 16, "max_length": 512},
-            max_new_tokens=320,
-            probe_examples=32,
-        ),
-        **_QWEN3_PROTOCOL,
-    ),
+    **{
+        p.name: p
+        for p in (
+            _qwen3_preset(
+                "cola", batch_size=32, max_length=256, max_new_tokens=64, probe_examples=64
+            ),
+            _qwen3_preset(
+                "gsm8k", batch_size=16, max_length=512, max_new_tokens=320, probe_examples=32
+            ),
+        )
+    },
 }

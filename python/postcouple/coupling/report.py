@@ -119,6 +119,46 @@ def _verdict(what: str, before: dict, after: dict, test: dict, claim: str, full:
     return f"{head} {change}, against the claimed direction ({stat})."
 
 
+def _ends(
+    runs: dict[int, Any], seeds: list[int], job: str, **metrics: str
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Per name in ``metrics``: the eval field's (first, last) values of ``job``,
+    one per seed that ran it. A field named ``key?`` is optional (NaN if absent)."""
+    out: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in metrics}
+    for s in seeds:
+        ev = runs[s]["evals"].get(job)
+        if ev:
+            for name, key in metrics.items():
+                for got, e in zip(out[name], (ev[0], ev[-1])):
+                    got.append(e.get(key[:-1], math.nan) if key.endswith("?") else e[key])
+    return out
+
+
+def _protocol(
+    metric: str,
+    name: str,
+    ends: dict[str, tuple[list[float], list[float]]],
+    alternative: str,
+    what: str,
+    full: bool,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A protocol's summary: ``name`` before/after over the seeds, ``extra``, the
+    paired test (``alternative``: after is ``greater``/``less``) and the verdict."""
+    b, a = ends[name]
+    t = paired_test(b, a, alternative)
+    p = {
+        "metric": metric,
+        f"{name}_before": mean_std(b),
+        f"{name}_after": mean_std(a),
+        "per_seed": {"before": b, "after": a},
+        **extra,
+        **t,
+    }
+    p["verdict"] = _verdict(what, p[f"{name}_before"], p[f"{name}_after"], t, alternative, full)
+    return p
+
+
 def summarize(out: Path) -> dict[str, Any]:
     from postcouple.coupling.experiment import read_manifest
 
@@ -130,65 +170,34 @@ def summarize(out: Path) -> dict[str, Any]:
     summ: dict[str, Any] = {"seeds": seeds, "run": run_info, "full_protocol": full}
 
     # -- protocol 1: SFT -> RL --------------------------------------------------------
-    b, a, rb, ra = [], [], [], []
-    for s in seeds:
-        ev = runs[s]["evals"].get("sft_rl")
-        if ev:
-            b.append(ev[0]["sft_nll_seq"])
-            a.append(ev[-1]["sft_nll_seq"])
-            rb.append(ev[0]["reward"])
-            ra.append(ev[-1]["reward"])
-    if b:
-        t = paired_test(b, a, "greater")
-        p1 = {
-            "metric": "held-out SFT loss (nats per response)",
-            "sft_loss_before": mean_std(b),
-            "sft_loss_after": mean_std(a),
-            "per_seed": {"before": b, "after": a},
-            "reward_before": mean_std(rb),
-            "reward_after": mean_std(ra),
-            **t,
-        }
-        p1["verdict"] = _verdict(
-            "the held-out SFT loss through RL",
-            p1["sft_loss_before"],
-            p1["sft_loss_after"],
-            t,
+    p1 = _ends(runs, seeds, "sft_rl", sft_loss="sft_nll_seq", reward="reward")
+    if p1["sft_loss"][0]:
+        summ["sft_then_rl"] = _protocol(
+            "held-out SFT loss (nats per response)",
+            "sft_loss",
+            p1,
             "greater",
+            "the held-out SFT loss through RL",
             full,
+            reward_before=mean_std(p1["reward"][0]),
+            reward_after=mean_std(p1["reward"][1]),
         )
-        summ["sft_then_rl"] = p1
 
     # -- protocol 2: RL -> SFT ----------------------------------------------------------
-    b, a, gb, ga = [], [], [], []
-    for s in seeds:
-        ev = runs[s]["evals"].get("rl_sft")
-        if ev:
-            b.append(ev[0]["reward"])
-            a.append(ev[-1]["reward"])
-            gb.append(ev[0].get("greedy_acc", math.nan))
-            ga.append(ev[-1].get("greedy_acc", math.nan))
-    if b:
-        t = paired_test(b, a, "less")
-        p2 = {
-            "metric": "mean reward of samples at temperature 1",
-            "reward_before": mean_std(b),
-            "reward_after": mean_std(a),
-            "per_seed": {"before": b, "after": a},
-            "greedy_acc_before": mean_std(gb),
-            "greedy_acc_after": mean_std(ga),
-            "greedy_test": paired_test(gb, ga, "less"),
-            **t,
-        }
-        p2["verdict"] = _verdict(
-            "the sampled reward through SFT",
-            p2["reward_before"],
-            p2["reward_after"],
-            t,
+    p2 = _ends(runs, seeds, "rl_sft", reward="reward", greedy_acc="greedy_acc?")
+    if p2["reward"][0]:
+        gb, ga = p2["greedy_acc"]
+        summ["rl_then_sft"] = _protocol(
+            "mean reward of samples at temperature 1",
+            "reward",
+            p2,
             "less",
+            "the sampled reward through SFT",
             full,
+            greedy_acc_before=mean_std(gb),
+            greedy_acc_after=mean_std(ga),
+            greedy_test=paired_test(gb, ga, "less"),
         )
-        summ["rl_then_sft"] = p2
 
     summ["c1"] = _theory(runs, seeds)
 
@@ -472,10 +481,8 @@ def plots(out: Path, summ: dict[str, Any]) -> list[str]:
 
     # 3. reward through SFT
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    x, Y = _series(runs, seeds, "rl_sft", "reward")
-    band(ax, x, Y, "sampled reward (T=1)")
-    x, Y = _series(runs, seeds, "rl_sft", "greedy_acc")
-    band(ax, x, Y, "greedy accuracy")
+    for key, lab in (("reward", "sampled reward (T=1)"), ("greedy_acc", "greedy accuracy")):
+        band(ax, *_series(runs, seeds, "rl_sft", key), lab)
     ax.set_xlabel("SFT step (from the RL model)")
     ax.set_ylabel("reward")
     ax.set_title("RL -> SFT: reward through SFT")
@@ -501,21 +508,11 @@ def plots(out: Path, summ: dict[str, Any]) -> list[str]:
     # 5. Pareto plot of the schedules
     fig, ax = plt.subplots(figsize=(6.5, 5))
     st = summ["schedules"]["start"]
-    ax.errorbar(
-        st["sft_loss"]["mean"],
-        st["reward"]["mean"],
-        xerr=st["sft_loss"]["std"],
-        yerr=st["reward"]["std"],
-        fmt="s",
-        color="gray",
-        label="start (SFT model)",
-    )
+    loss_reward_point(ax, st, fmt="s", color="gray", label="start (SFT model)")
     for row in summ["schedules"]["rows"]:
-        ax.errorbar(
-            row["sft_loss"]["mean"],
-            row["reward"]["mean"],
-            xerr=row["sft_loss"]["std"],
-            yerr=row["reward"]["std"],
+        loss_reward_point(
+            ax,
+            row,
             fmt="o" if row["pareto"] else "x",
             label=row["schedule"] + (" (Pareto)" if row["pareto"] else ""),
         )
@@ -531,6 +528,21 @@ def _budget_title(budgets: list[int]) -> str:
     if len(budgets) == 1:
         return f"Schedules at an equal budget of {budgets[0]} steps"
     return f"Schedules (budgets differ: {', '.join(map(str, budgets))} steps)"
+
+
+def loss_reward_point(ax: Any, row: dict[str, Any], **kw: Any) -> None:
+    """One point of a Pareto plot: ``row``'s mean SFT loss and reward, +- their stds.
+
+    ``row`` holds ``{"sft_loss": {"mean", "std"}, "reward": {"mean", "std"}}``;
+    ``kw`` goes to ``ax.errorbar`` (fmt, color, label).
+    """
+    ax.errorbar(
+        row["sft_loss"]["mean"],
+        row["reward"]["mean"],
+        xerr=row["sft_loss"]["std"],
+        yerr=row["reward"]["std"],
+        **kw,
+    )
 
 
 def save_fig(fig: Any, path: Path) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from postcouple.train.checkpoint import rng_state, set_rng_state
 from postcouple.train.common import token_logprobs
 
 NOT_EXTRA = ("prompt", "completion", "completion_ids", "messages")
@@ -303,22 +304,13 @@ def all_reduce(x: torch.Tensor) -> torch.Tensor:
 
 
 def save_rng() -> dict[str, Any]:
-    st: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        st["cuda"] = torch.cuda.get_rng_state_all()
-    return st
+    """Every RNG's state around an evaluation, without initializing CUDA."""
+    return rng_state(lazy_cuda=True)
 
 
 def restore_rng(st: dict[str, Any]) -> None:
-    random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
-    torch.set_rng_state(st["torch"])
-    if "cuda" in st:
-        torch.cuda.set_rng_state_all(st["cuda"])
+    """Put back the states :func:`save_rng` read."""
+    set_rng_state(st)
 
 
 def seed_all(seed: int, step: int, rank: int) -> None:

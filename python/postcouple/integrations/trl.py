@@ -79,7 +79,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from postcouple.coupling.diagnostics import c1_from_rewards
+from postcouple.coupling.diagnostics import c1_from_rewards, cosine_and_norms
 from postcouple.integrations._hf import (
     NOT_EXTRA,
     Expert,
@@ -479,8 +479,7 @@ class CouplingCallback(TrainerCallback):
         g_rl = all_reduce(flat_grad(params)) / max(float(ntok), 1.0)
         for p in params:
             p.grad = None
-        ns, nr = float(g_sft.norm()), float(g_rl.norm())
-        cos = float(g_sft @ g_rl) / (ns * nr) if ns > 0 and nr > 0 else float("nan")
+        cos, ns, nr = cosine_and_norms(g_sft, g_rl)
         return {
             "coupling/grad_cosine": cos,
             "coupling/grad_norm_sft": ns,

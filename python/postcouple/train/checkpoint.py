@@ -72,13 +72,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def rng_state() -> dict[str, Any]:
+def rng_state(*, lazy_cuda: bool = False) -> dict[str, Any]:
+    """The torch, numpy, Python (and CUDA) RNG states; :func:`set_rng_state` restores them.
+
+    ``lazy_cuda``: read the CUDA states only if CUDA is already initialized (a
+    callback must not initialize CUDA as a side effect).
+    """
     st: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": np.random.get_state(legacy=False),
         "python": random.getstate(),
     }
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and (not lazy_cuda or torch.cuda.is_initialized()):
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
 

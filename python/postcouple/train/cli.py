@@ -55,13 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog=__doc__.split("\n", 1)[1],
     )
     ap.add_argument("--config", help="a TOML run config (see postcouple.train.config)")
-    ap.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. rl.beta=0.04 (repeatable)",
-    )
+    _cli.add_set_flag(ap, "override a config key, e.g. rl.beta=0.04 (repeatable)")
     ap.add_argument("--model", help="model name: tiny, qwen3-0.6b-arch, a hub id or a path")
     ap.add_argument("--task", help="task name: arith, gsm8k, math, cola, jsonl")
     ap.add_argument("--task-path", help="data file/folder of the task (task.options.path)")

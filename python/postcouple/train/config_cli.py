@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from postcouple._cli import ArgumentParser, UsageError
+from postcouple._cli import ArgumentParser, UsageError, add_set_flag
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,13 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(PRESETS),
         help="start from a coupling preset's base config instead of the defaults",
     )
-    ap.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key, e.g. rl.beta=0.04 (repeatable)",
-    )
+    add_set_flag(ap, "override a key, e.g. rl.beta=0.04 (repeatable)")
     a = ap.parse_args(argv)
     if not a.show:
         raise UsageError("--show: nothing to do without it (postcouple config --show)")

@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from postcouple.coupling.diagnostics import cosine_and_norms
 from postcouple.tasks.base import Example
 from postcouple.train.config import RLConfig, RunConfig
 from postcouple.train.data import encode_examples, pad_right
 from postcouple.train.logprobs import sequence_logprobs, shifted_nll
-from postcouple.train.sampling import sample_and_score
+from postcouple.train.sampling import rl_sampling, sample_and_score
 
 
 @torch.no_grad()
@@ -101,10 +102,7 @@ def grad_cosine(
         tok,
         task,
         prompts,
-        num_generations=G,
-        max_new_tokens=rl_cfg.max_new_tokens,
-        temperature=rl_cfg.temperature,
-        top_p=rl_cfg.top_p,
+        **rl_sampling(rl_cfg),
     )  # r: (B,)
     mask = ro.response_mask.float()
     adv = compute_advantages("grpo", r, mask.cpu().numpy(), group_size=G)
@@ -115,8 +113,7 @@ def grad_cosine(
     g_rl = _flat_grad(model)
     for p, g in zip(model.parameters(), saved):
         p.grad = g
-    ns, nr = float(g_sft.norm()), float(g_rl.norm())
-    cos = float(g_sft @ g_rl) / (ns * nr) if ns > 0 and nr > 0 else float("nan")
+    cos, ns, nr = cosine_and_norms(g_sft, g_rl)
     return {
         "grad_cos": cos,
         "grad_norm_sft": ns,

@@ -58,6 +58,15 @@ def shifted_nll(
     return nll, mask
 
 
+def batch_nll(model: Any, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`shifted_nll` of a collated micro-batch (``input_ids``, ``labels`` and,
+    if present, ``attention_mask`` / ``position_ids``): ``(nll (b, T-1), mask (b, T-1))``,
+    the NLL 0 off the targets."""
+    return shifted_nll(
+        model, mb["input_ids"], mb["labels"], mb.get("attention_mask"), mb.get("position_ids")
+    )
+
+
 def sequence_logprobs(
     model: Any, ro: Rollout, *, with_entropy: bool = False, packing: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:

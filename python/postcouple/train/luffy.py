@@ -49,7 +49,7 @@ from postcouple.train.mixed import (
 )
 from postcouple.train.optim import check_finite
 from postcouple.train.rl import aggregate, policy_loss, reward_stats
-from postcouple.train.sampling import Rollout, sample, score
+from postcouple.train.sampling import Rollout, rl_sampling, sample, score
 
 
 def mixed_advantages(
@@ -107,15 +107,7 @@ def luffy_step(x: StepInputs, prompts: list[Example]) -> dict[str, float]:
 
     # -- rollout: K on-policy samples per prompt (as the RL stage draws them) -----
     t0 = time.perf_counter()
-    ro = sample(
-        model,
-        x.tok,
-        [e.prompt for e in prompts],
-        num_generations=K,
-        max_new_tokens=rc.max_new_tokens,
-        temperature=rc.temperature,
-        top_p=rc.top_p,
-    )
+    ro = sample(model, x.tok, [e.prompt for e in prompts], **rl_sampling(rc))  # K per prompt
     t1 = time.perf_counter()
     rep = [e for e in prompts for _ in range(K)]  # row i is prompt i // K
     r_on = score(x.task, ro.completions, rep, x.reward_funcs, rc.reward_weights)  # (n K,)

@@ -34,7 +34,7 @@ import torch
 
 from postcouple.tasks.base import Example
 from postcouple.train.data import encode_examples, encode_prompts
-from postcouple.train.logprobs import shifted_nll
+from postcouple.train.logprobs import batch_nll
 from postcouple.train.sampling import Rollout
 
 # -- expert solutions ---------------------------------------------------------
@@ -104,13 +104,7 @@ def weighted_nll_backward(
     plain = shaped = 0.0
     for mb in mbs:
         with autocast or torch.autocast("cpu", enabled=False):
-            nll, mask = shifted_nll(
-                model,
-                mb["input_ids"],
-                mb["labels"],
-                mb.get("attention_mask"),
-                mb.get("position_ids"),
-            )  # (b, T-1), 0 off the targets
+            nll, mask = batch_nll(model, mb)  # (b, T-1), 0 off the targets
         w = weight(-nll) * mask  # (b, T-1)
         loss = (w * nll).sum() / max(ntok, 1)
         (loss * scale).backward()

@@ -45,7 +45,7 @@ from postcouple.tasks.base import Example
 from postcouple.train.config import KLEstimator, LossAggMode, RLConfig
 from postcouple.train.logprobs import sequence_logprobs
 from postcouple.train.optim import check_finite
-from postcouple.train.sampling import Rollout, sample_and_score, score
+from postcouple.train.sampling import Rollout, rl_sampling, sample_and_score, score
 
 LOSS_AGG_MODES: tuple[str, ...] = typing.get_args(LossAggMode)
 KL_ESTIMATORS: tuple[str, ...] = typing.get_args(KLEstimator)
@@ -116,6 +116,32 @@ def reward_stats(r: np.ndarray, mask: np.ndarray, group_size: int) -> dict[str, 
     }
 
 
+def _sample(
+    model: Any,
+    tok: Any,
+    task: Any,
+    examples: list[Example],
+    cfg: RLConfig,
+    reward_funcs: Sequence[Callable],
+) -> tuple[Rollout, np.ndarray, np.ndarray, dict[str, float]]:
+    """:func:`sample_and_score` under ``cfg``, plus the response mask as float32.
+
+    Returns the rollout (B = len(examples) * G rows), rewards (B,), mask (B, C)
+    and the timings.
+    """
+    ro, r, times = sample_and_score(
+        model,
+        tok,
+        task,
+        examples,
+        **rl_sampling(cfg),
+        reward_funcs=reward_funcs,
+        reward_weights=cfg.reward_weights,
+    )
+    mask = ro.response_mask.cpu().numpy().astype(np.float32)  # (B, C)
+    return ro, r, mask, times
+
+
 def rollout(
     model: Any,
     tok: Any,
@@ -128,19 +154,7 @@ def rollout(
 
     :func:`rl_step` without the update (and without KL in the reward).
     """
-    ro, r, stats = sample_and_score(
-        model,
-        tok,
-        task,
-        examples,
-        num_generations=cfg.num_generations,
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        reward_funcs=reward_funcs,
-        reward_weights=cfg.reward_weights,
-    )
-    mask = ro.response_mask.cpu().numpy().astype(np.float32)  # (B, C)
+    ro, r, mask, stats = _sample(model, tok, task, examples, cfg, reward_funcs)
     adv = torch.from_numpy(advantages(r, mask, cfg)).to(ro.input_ids.device)  # (B, C)
     return ro, r, adv, {**reward_stats(r, mask, cfg.num_generations), **stats}
 
@@ -208,19 +222,7 @@ def rl_step(
     reuse = cfg.num_iterations > 1 or cfg.num_mini_batches > 1
 
     # 1. sample and score
-    ro, r, times = sample_and_score(
-        model,
-        tok,
-        task,
-        examples,
-        num_generations=cfg.num_generations,
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        reward_funcs=reward_funcs,
-        reward_weights=cfg.reward_weights,
-    )  # ro: B = len(examples) * G rows; r: (B,)
-    mask = ro.response_mask.cpu().numpy().astype(np.float32)  # (B, C)
+    ro, r, mask, times = _sample(model, tok, task, examples, cfg, reward_funcs)
     stats = {**reward_stats(r, mask, cfg.num_generations), **times}
 
     # 2. log-probs at rollout time: the policy's when the rollout is reused or the

@@ -126,6 +126,22 @@ def score(
     return np.nansum(R * np.asarray(w, dtype=np.float32), axis=1).astype(np.float32)
 
 
+def rl_sampling(rc: Any) -> dict[str, Any]:
+    """The keywords of :func:`sample` (and :func:`sample_and_score`) as an RL stage
+    draws: ``rc`` (an ``RLConfig``) gives the group size, ``max_new_tokens``,
+    ``temperature`` and ``top_p``.
+
+    Example:
+        >>> ro = sample(model, tok, ["1+1="], **rl_sampling(cfg.rl))  # doctest: +SKIP
+    """
+    return {
+        "num_generations": rc.num_generations,
+        "max_new_tokens": rc.max_new_tokens,
+        "temperature": rc.temperature,
+        "top_p": rc.top_p,
+    }
+
+
 def sample_and_score(
     model: Any,
     tok: Any,

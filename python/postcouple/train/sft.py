@@ -31,7 +31,7 @@ from postcouple.tasks.base import Example
 from postcouple.train.config import SFTConfig
 from postcouple.train.data import encode_examples, pad_right
 from postcouple.train.distributed import Dist
-from postcouple.train.logprobs import shifted_nll
+from postcouple.train.logprobs import batch_nll
 
 
 def micro_batches(
@@ -144,13 +144,7 @@ def sft_loss_backward(
     total = 0.0
     for mb in mbs:
         with autocast or torch.autocast("cpu", enabled=False):
-            nll, _ = shifted_nll(
-                model,
-                mb["input_ids"],
-                mb["labels"],
-                mb.get("attention_mask"),
-                mb.get("position_ids"),
-            )
+            nll, _ = batch_nll(model, mb)
         loss = nll.sum() / max(ntok, 1)
         (loss * scale).backward()
         total += float(nll.detach().sum())

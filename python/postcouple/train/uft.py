@@ -47,7 +47,7 @@ from postcouple.train.logprobs import sequence_logprobs, shifted_nll
 from postcouple.train.mixed import StepInputs, expert_solutions
 from postcouple.train.optim import check_finite
 from postcouple.train.rl import advantages, policy_loss, reward_stats
-from postcouple.train.sampling import sample, score
+from postcouple.train.sampling import rl_sampling, sample, score
 
 
 def hint_prob(cfg: Any, t: int) -> float:
@@ -122,13 +122,7 @@ def uft_step(x: StepInputs, prompts: list[Example]) -> dict[str, float]:
 
     # -- rollout from prompt + hint; reward on hint + continuation ------------------
     ro = sample(
-        x.model,
-        _PromptIds(tok, hinted),
-        [str(i) for i in range(len(prompts))],
-        num_generations=G,
-        max_new_tokens=rc.max_new_tokens,
-        temperature=rc.temperature,
-        top_p=rc.top_p,
+        x.model, _PromptIds(tok, hinted), [str(i) for i in range(len(prompts))], **rl_sampling(rc)
     )
     t1 = time.perf_counter()
     rep = [e for e in prompts for _ in range(G)]  # row i is prompt i // G
