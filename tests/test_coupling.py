@@ -303,7 +303,10 @@ def test_doctests_of_the_coupling_modules():
 def test_sigterm_stops_the_experiment_after_a_checkpoint_and_resume_finishes(tmp_path):
     """A real SIGTERM to `postcouple coupling`: no new job starts, the running job
     finishes its step, checkpoints and exits; exit 130; `--resume` completes."""
+    import os
     import signal
+    import subprocess
+    import sys
     import time
 
     out = tmp_path / "c"
