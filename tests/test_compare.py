@@ -351,13 +351,16 @@ def test_compare_end_to_end_at_a_tiny_scale(tmp_path):
 
 
 def test_compare_cli_rejects_bad_input(capsys):
-    with pytest.raises(SystemExit):
-        C.main(["--set", "out=x", "--no-progress", "--out", "/nonexistent/never"])
-    assert "the protocol sets 'out'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        C.main(["--methods", "nope"])
-    assert "unknown ['nope']" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        C.main(["--seeds", "0,x"])
+    from postcouple.cli import main
+
+    def one_line_error(argv, needle):
+        assert main(["compare", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("postcouple compare: error: "), err
+        assert needle in err[0], err
+
+    one_line_error(["--set", "out=x", "--out", "/nonexistent/never"], "the protocol sets 'out'")
+    one_line_error(["--methods", "nope"], "unknown ['nope']")
+    one_line_error(["--seeds", "0,x"], "--seeds")
     assert C.main(["--list-methods"]) == 0
     assert "sft_then_rl" in capsys.readouterr().out

@@ -253,15 +253,15 @@ def test_c1_lines_are_in_the_legend_and_the_budget_title_is_honest(tmp_path, mon
 
 
 def test_set_rejects_what_the_protocol_owns(tmp_path, capsys):
-    from postcouple.coupling.cli import main
+    from postcouple.cli import main
     from postcouple.coupling.experiment import check_sets
 
     for key in ("schedule=rl:3", "seed=1", "out=/tmp/x", "init_from=a"):
         with pytest.raises(ValueError, match="the protocol sets"):
             plan(PRESETS["tiny-arith"], tmp_path, sets=[key])
-        with pytest.raises(SystemExit):
-            main(["--out", str(tmp_path / "o"), "--set", key, "--no-progress"])
-        assert "the protocol sets" in capsys.readouterr().err
+        assert main(["coupling", "--out", str(tmp_path / "o"), "--set", key]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--set" in err[0] and "the protocol sets" in err[0], err
     check_sets(["eval.num_prompts=16", "rl.beta=0.1"])  # the rest is fine
 
 

@@ -244,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         "them on held-out SFT loss and reward (Pareto front, paired tests against "
         f"{BASELINE}).",
     )
-    ap.add_argument("--preset", default="tiny-arith", choices=sorted(PRESETS))
+    ap.add_argument(
+        "--preset", default="tiny-arith", choices=sorted(PRESETS), help="the experiment's setup"
+    )
     ap.add_argument(
         "--methods",
         default=None,
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--list-methods", action="store_true", help="list the methods and exit")
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from runs")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-progress", action="store_true", help="no progress lines")
     a = ap.parse_args(argv_used)
     if a.list_methods:
         run, skipped = select_methods(None)

@@ -186,10 +186,11 @@ def collect_compare(out: Path, methods: list[str] | None = None) -> dict[str, An
 
 
 def _schedule(run: Path) -> str:
-    from postcouple.train.config import load_toml
+    # the raw string as the job ran it (a report is not the place to re-validate a config)
+    from postcouple.train.config import _tomllib
 
     f = run / "job.toml"
-    return load_toml(f).schedule if f.exists() else ""
+    return str(_tomllib().loads(f.read_text()).get("schedule", "")) if f.exists() else ""
 
 
 def summarize_compare(out: Path) -> dict[str, Any]:
