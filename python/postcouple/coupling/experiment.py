@@ -324,6 +324,13 @@ def _check_same_settings(job: Job) -> None:
     from postcouple.train.config import load_toml
 
     old, new = to_dict(load_toml(f)), to_dict(job.cfg)
+    # the config section of a stage kind this job never runs cannot shape it
+    from postcouple.train.schedule import METHOD_KINDS, parse_schedule
+
+    used = {st.kind for st in parse_schedule(job.cfg.schedule)}
+    for k in {"joint", *METHOD_KINDS} - used:
+        old.pop(k, None)
+        new.pop(k, None)
     if job.shared:
         for k in _NOT_SHAPING:
             old.pop(k, None)

@@ -77,6 +77,9 @@ _TINY_BASE: dict[str, Any] = {
     },
     "rl": {"learning_rate": 1e-3, "num_prompts": 16, "num_generations": 8, "max_new_tokens": 12},
     "joint": {"learning_rate": 1e-3},
+    # the SFT+RL methods step at the RL stage's rate, so that `postcouple compare`
+    # compares methods, not learning rates
+    **{k: {"learning_rate": 1e-3} for k in ("chord", "luffy", "hpt", "relift", "uft")},
     "eval": {
         "num_examples": 256,
         "num_prompts": 64,
@@ -106,6 +109,7 @@ def _qwen3_base(
             "beta": 0.0,
         },
         "joint": {"learning_rate": 1e-6},
+        **{k: {"learning_rate": 1e-6} for k in ("chord", "luffy", "hpt", "relift", "uft")},
         "eval": {
             "num_examples": 256,
             "num_prompts": 64,
