@@ -104,7 +104,7 @@ def test_sft_step(benchmark, sft_setup, variant):
 @pytest.fixture(scope="module")
 def rl_setup():
     from postcouple.models import load_model_and_tokenizer
-    from postcouple.train.common import sample
+    from postcouple.train.sampling import sample
 
     task = _gsm8k(32 if full() else 4)
     ex = task.train_examples()
@@ -117,7 +117,7 @@ def rl_setup():
 @pytest.mark.benchmark(group="train-rl-logprobs")
 @pytest.mark.parametrize("packing", [True, False], ids=["packed", "padded"])
 def test_rl_logprobs(benchmark, rl_setup, packing):
-    from postcouple.train.common import sequence_logprobs
+    from postcouple.train.logprobs import sequence_logprobs
 
     model, _, _, _, ro = rl_setup
     m = ro.response_mask.bool()  # (B, C)

@@ -200,7 +200,7 @@ def test_sft_trainer_logs_reward_and_keeps_the_trajectory(tmp_path):
 
 
 def test_conversational_data_goes_through_the_chat_template(tmp_path):
-    from postcouple.train.common import token_logprobs
+    from postcouple.train.logprobs import token_logprobs
 
     messages = [
         {
@@ -338,7 +338,7 @@ with open(os.path.join(out, f"log{os.environ.get('RANK', 0)}.json"), "w") as f:
 
 def _oracle_sft_loss(experts):
     """Token-mean NLL of plain prompt/completion experts (+ EOS), one forward each."""
-    from postcouple.train.common import token_logprobs
+    from postcouple.train.logprobs import token_logprobs
 
     model, tok = _tiny()
     model.eval()

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 def test_qwen3_06b_architecture_trains_and_samples_on_cpu():
     from postcouple.models import load_model_and_tokenizer, num_parameters
     from postcouple.tasks.base import Example
-    from postcouple.train.common import sample
+    from postcouple.train.sampling import sample
     from postcouple.train.sft import micro_batches, sft_loss_backward
 
     torch.manual_seed(0)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from postcouple.train.checkpoint import rng_state, set_rng_state
-from postcouple.train.common import token_logprobs
+from postcouple.train.logprobs import token_logprobs
 
 NOT_EXTRA = ("prompt", "completion", "completion_ids", "messages")
 
