@@ -496,15 +496,18 @@ def test_bad_input_names_the_argument():
 def test_core_rejects_what_the_wrappers_would_convert():
     """The binding itself: wrong dtypes and non-contiguous arrays are errors, never a panic."""
     r = np.zeros(8)
-    _raises(TypeError, "rewards", _core.group_advantages, "grpo", r.astype(np.int64), group_size=2)
-    _raises(ValueError, "rewards", _core.group_advantages, "grpo", r[::2], group_size=2)
-    _raises(TypeError, "index", _core.group_advantages, "grpo", r, index=np.zeros(8, np.int32))
-    _raises(
-        ValueError, "index", _core.group_advantages, "grpo", r, index=np.zeros(16, np.int64)[::2]
-    )
-    _raises(ValueError, "estimator", _core.group_advantages, "ppo", r, group_size=2)
-    _raises(TypeError, "lengths", _core.group_advantages, "opo", r, group_size=2,
-            lengths=np.ones(8, np.float32))  # fmt: skip
+    seq = _core.compute_advantages  # without a response_mask: sequence level (B,)
+    _raises(TypeError, "rewards", seq, "grpo", r.astype(np.int64), group_size=2)
+    _raises(ValueError, "rewards", seq, "grpo", r[::2], group_size=2)
+    _raises(TypeError, "index", seq, "grpo", r, index=np.zeros(8, np.int32))
+    _raises(ValueError, "index", seq, "grpo", r, index=np.zeros(16, np.int64)[::2])
+    _raises(ValueError, "estimator", seq, "ppo", r, group_size=2)
+    _raises(ValueError, "estimator", seq, "reinforce_pp", r, group_size=2)
+    _raises(TypeError, "lengths", seq, "opo", r, group_size=2, lengths=np.ones(8, np.float32))
+    mask = np.ones((8, 3), np.uint8)
+    _raises(ValueError, "lengths", seq, "opo", r, mask, group_size=2, lengths=np.ones(8))
+    assert seq("grpo", r, group_size=2).shape == (8,)
+    assert seq("grpo", r, mask, group_size=2).shape == (8, 3)
     m = np.ones((4, 2), np.uint8)
     v = np.zeros((4, 2))
     _raises(TypeError, "response_mask", _core.masked_whiten, v, m.astype(bool))

@@ -9,30 +9,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-def group_advantages(
+def compute_advantages(
     estimator: str,
     rewards: np.ndarray,
+    response_mask: np.ndarray | None = None,
     *,
     group_size: int | None = None,
     index: np.ndarray | None = None,
     lengths: np.ndarray | None = None,
-    eps: float = 1e-6,
-    unbiased: bool = True,
-    singleton: str = "zero",
-    nan: str = "ignore",
-    equal_zero: bool = True,
-    scale: str = "group",
-    f_norm: float = 1.0,
-    normalize: bool = True,
-    parallel: bool = False,
-) -> np.ndarray: ...
-def compute_advantages(
-    estimator: str,
-    rewards: np.ndarray,
-    response_mask: np.ndarray,
-    *,
-    group_size: int | None = None,
-    index: np.ndarray | None = None,
     eps: float = 1e-6,
     unbiased: bool = True,
     singleton: str = "zero",

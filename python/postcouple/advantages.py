@@ -177,20 +177,28 @@ def _group_call(
     **extra: Any,
 ) -> tuple[np.ndarray, Callable]:
     r, back = float_array(rewards, "rewards", ndim=1)
-    out = _core.group_advantages(
+    out = _core.compute_advantages(
         name,
         r,
+        None,  # no mask: the sequence-level (B,) advantages
         **_groups(group_size, index),
         lengths=None if lengths is None else np.ascontiguousarray(lengths, dtype=r.dtype),
-        eps=float(o["eps"]),
-        unbiased=bool(o["unbiased_std"]),
-        singleton=o["singleton"],
-        nan=o["nan"],
-        equal_zero=o["equal_groups"] == "zero",
         parallel=_parallel(parallel, len(r)),
+        **_group_options(o),
         **extra,
     )
     return out, back
+
+
+def _group_options(o: dict[str, Any]) -> dict[str, Any]:
+    """The resolved group options ``o`` (:func:`_resolve`) under the core's names."""
+    return {
+        "eps": float(o["eps"]),
+        "unbiased": bool(o["unbiased_std"]),
+        "singleton": o["singleton"],
+        "nan": o["nan"],
+        "equal_zero": o["equal_groups"] == "zero",
+    }
 
 
 def grpo(
@@ -618,11 +626,7 @@ def compute_advantages(
         r,
         m,
         **(_groups(group_size, index)),
-        eps=float(o["eps"]),
-        unbiased=bool(o["unbiased_std"]),
-        singleton=o["singleton"],
-        nan=o["nan"],
-        equal_zero=o["equal_groups"] == "zero",
+        **_group_options(o),
         scale=kw.get("scale", "group"),
         f_norm=float(kw.get("f_norm", 1.0)),
         normalize=bool(kw.get("norm_adv_by_std_in_grpo", True)),

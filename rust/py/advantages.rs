@@ -26,34 +26,6 @@ fn out2<'py, T: Element>(py: Python<'py>, shape: (usize, usize), v: Vec<T>) -> A
         .into_any()
 }
 
-/// The options both group entry points share (names parsed by the core); the
-/// token-level ones keep their defaults.
-#[allow(clippy::too_many_arguments)]
-fn adv_opts(
-    eps: f64,
-    unbiased: bool,
-    singleton: &str,
-    nan: &str,
-    equal_zero: bool,
-    scale: &str,
-    f_norm: f64,
-    normalize: bool,
-) -> PyResult<AdvOpts> {
-    Ok(AdvOpts {
-        group: GroupOpts {
-            eps,
-            unbiased,
-            singleton: singleton.parse()?,
-            nan: nan.parse()?,
-            equal_zero,
-        },
-        scale: scale.parse()?,
-        f_norm,
-        normalize,
-        ..AdvOpts::default()
-    })
-}
-
 fn whiten_opts(unbiased: bool, eps: f64, clamp: bool) -> WhitenOpts {
     WhitenOpts {
         shift_mean: true,
@@ -87,90 +59,55 @@ fn groups<'a>(group_size: Option<i64>, index: Option<&'a Arr1<'_, i64>>) -> PyRe
     }
 }
 
-fn index_arr<'py>(index: Option<&Any<'py>>) -> PyResult<Option<Arr1<'py, i64>>> {
-    index.map(|i| array(i, "index")).transpose()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn group_typed<'py, T: Real + Element>(
-    py: Python<'py>,
-    est: Estimator,
-    rewards: &Any<'py>,
+/// The arrays of one `compute_advantages` call.
+struct AdvArgs<'a, 'py> {
+    rewards: &'a Any<'py>,
+    response_mask: Option<&'a Any<'py>>,
     group_size: Option<i64>,
-    index: Option<&Any<'py>>,
-    lengths: Option<&Any<'py>>,
-    o: AdvOpts,
-    parallel: bool,
-) -> PyResult<Any<'py>> {
-    let r = array::<T, numpy::Ix1>(rewards, "rewards")?;
-    let idx = index_arr(index)?;
-    let g = groups(group_size, idx.as_ref())?;
-    let len = lengths
-        .map(|l| array::<T, numpy::Ix1>(l, "lengths"))
-        .transpose()?;
-    let rule = est.group_rule(&o).ok_or_else(|| {
-        Error::value(
-            "estimator",
-            "reinforce_pp is token-level: use compute_advantages",
-        )
-    })?;
-    let (rs, ls) = (r.slice(), len.as_ref().map(|l| l.slice()));
-    let out = super::detach(py, || {
-        core::group_advantages(rule, rs, g, ls, &o.group, parallel)
-    })?;
-    Ok(out.into_pyarray(py).into_any())
+    index: Option<&'a Any<'py>>,
+    lengths: Option<&'a Any<'py>>,
 }
 
-/// Sequence-level group advantages (B,) for `estimator`.
-#[pyfunction]
-#[pyo3(signature = (estimator, rewards, *, group_size=None, index=None, lengths=None, eps=1e-6,
-    unbiased=true, singleton="zero", nan="ignore", equal_zero=true, scale="group", f_norm=1.0,
-    normalize=true, parallel=false))]
-#[allow(clippy::too_many_arguments)]
-fn group_advantages<'py>(
-    py: Python<'py>,
-    estimator: &str,
-    rewards: &Any<'py>,
-    group_size: Option<i64>,
-    index: Option<&Any<'py>>,
-    lengths: Option<&Any<'py>>,
-    eps: f64,
-    unbiased: bool,
-    singleton: &str,
-    nan: &str,
-    equal_zero: bool,
-    scale: &str,
-    f_norm: f64,
-    normalize: bool,
-    parallel: bool,
-) -> PyResult<Any<'py>> {
-    let est: Estimator = estimator.parse()?;
-    let o = adv_opts(
-        eps, unbiased, singleton, nan, equal_zero, scale, f_norm, normalize,
-    )?;
-    with_float!(rewards, "rewards", 1, T => group_typed::<T>(
-        py, est, rewards, group_size, index, lengths, o, parallel
-    ))
-}
-
-#[allow(clippy::too_many_arguments)]
 fn compute_typed<'py, T: Real + Element>(
     py: Python<'py>,
     est: Estimator,
-    rewards: &Any<'py>,
-    response_mask: &Any<'py>,
-    group_size: Option<i64>,
-    index: Option<&Any<'py>>,
+    a: AdvArgs<'_, 'py>,
     o: AdvOpts,
     parallel: bool,
 ) -> PyResult<Any<'py>> {
-    let r = array::<T, numpy::Ix1>(rewards, "rewards")?;
+    let r = array::<T, numpy::Ix1>(a.rewards, "rewards")?;
+    let idx = a.index.map(|i| array(i, "index")).transpose()?;
+    let Some(response_mask) = a.response_mask else {
+        // sequence level (B,): a group estimator's rule on the rewards
+        let g = groups(a.group_size, idx.as_ref())?;
+        let len = a
+            .lengths
+            .map(|l| array::<T, numpy::Ix1>(l, "lengths"))
+            .transpose()?;
+        let rule = est.group_rule(&o).ok_or_else(|| {
+            Error::value(
+                "estimator",
+                "reinforce_pp is token-level: give response_mask",
+            )
+        })?;
+        let (rs, ls) = (r.slice(), len.as_ref().map(|l| l.slice()));
+        let out = super::detach(py, || {
+            core::group_advantages(rule, rs, g, ls, &o.group, parallel)
+        })?;
+        return Ok(out.into_pyarray(py).into_any());
+    };
+    if a.lengths.is_some() {
+        return Err(Error::value(
+            "lengths",
+            "only without response_mask (the token level reads them off the mask)",
+        )
+        .into());
+    }
     let m = mask(response_mask)?;
-    let idx = index_arr(index)?;
     // reinforce_pp ignores the groups: none given is fine there
-    let g = match (est, group_size, &idx) {
+    let g = match (est, a.group_size, &idx) {
         (Estimator::ReinforcePp, None, None) => Groups::Size(1),
-        _ => groups(group_size, idx.as_ref())?,
+        _ => groups(a.group_size, idx.as_ref())?,
     };
     let shape = dims2(&m);
     let (rs, ms) = (r.slice(), m.slice());
@@ -180,20 +117,22 @@ fn compute_typed<'py, T: Real + Element>(
     Ok(out2(py, shape, out))
 }
 
-/// Token-level advantages (B, T) for any estimator name, in one call.
+/// Advantages for any estimator name, in one call: token-level (B, T) when
+/// `response_mask` is given, else a group estimator's sequence-level (B,).
 #[pyfunction]
-#[pyo3(signature = (estimator, rewards, response_mask, *, group_size=None, index=None, eps=1e-6,
-    unbiased=true, singleton="zero", nan="ignore", equal_zero=true, scale="group", f_norm=1.0,
-    normalize=true, gamma=1.0, skip_masked=true, whiten=true, whiten_unbiased=true,
-    whiten_clamp=false, parallel=false))]
+#[pyo3(signature = (estimator, rewards, response_mask=None, *, group_size=None, index=None,
+    lengths=None, eps=1e-6, unbiased=true, singleton="zero", nan="ignore", equal_zero=true,
+    scale="group", f_norm=1.0, normalize=true, gamma=1.0, skip_masked=true, whiten=true,
+    whiten_unbiased=true, whiten_clamp=false, parallel=false))]
 #[allow(clippy::too_many_arguments)]
-fn compute_advantages<'py>(
+pub(super) fn compute_advantages<'py>(
     py: Python<'py>,
     estimator: &str,
     rewards: &Any<'py>,
-    response_mask: &Any<'py>,
+    response_mask: Option<&Any<'py>>,
     group_size: Option<i64>,
     index: Option<&Any<'py>>,
+    lengths: Option<&Any<'py>>,
     eps: f64,
     unbiased: bool,
     singleton: &str,
@@ -211,16 +150,28 @@ fn compute_advantages<'py>(
 ) -> PyResult<Any<'py>> {
     let est: Estimator = estimator.parse()?;
     let o = AdvOpts {
+        group: GroupOpts {
+            eps,
+            unbiased,
+            singleton: singleton.parse()?,
+            nan: nan.parse()?,
+            equal_zero,
+        },
+        scale: scale.parse()?,
+        f_norm,
+        normalize,
         gamma,
         mask_mode: mask_mode(skip_masked),
         whiten: whiten.then(|| whiten_opts(whiten_unbiased, 1e-8, whiten_clamp)),
-        ..adv_opts(
-            eps, unbiased, singleton, nan, equal_zero, scale, f_norm, normalize,
-        )?
     };
-    with_float!(rewards, "rewards", 1, T => compute_typed::<T>(
-        py, est, rewards, response_mask, group_size, index, o, parallel
-    ))
+    let a = AdvArgs {
+        rewards,
+        response_mask,
+        group_size,
+        index,
+        lengths,
+    };
+    with_float!(rewards, "rewards", 1, T => compute_typed::<T>(py, est, a, o, parallel))
 }
 
 fn whiten_typed<'py, T: Real + Element>(
@@ -248,7 +199,7 @@ fn whiten_typed<'py, T: Real + Element>(
 #[pyo3(signature = (values, response_mask, *, shift_mean=true, unbiased=true, eps=1e-8,
     clamp=false, zero_masked=false, parallel=false))]
 #[allow(clippy::too_many_arguments)]
-fn masked_whiten<'py>(
+pub(super) fn masked_whiten<'py>(
     py: Python<'py>,
     values: &Any<'py>,
     response_mask: &Any<'py>,
@@ -285,7 +236,7 @@ fn token_typed<'py, T: Real + Element>(
 /// `advantages[:, None] * (response_mask != 0)`, (B, T).
 #[pyfunction]
 #[pyo3(signature = (advantages, response_mask, *, parallel=false))]
-fn to_token_level<'py>(
+pub(super) fn to_token_level<'py>(
     py: Python<'py>,
     advantages: &Any<'py>,
     response_mask: &Any<'py>,
@@ -318,7 +269,7 @@ fn returns_typed<'py, T: Real + Element>(
 /// Discounted reward-to-go (B, T); 0 at masked positions.
 #[pyfunction]
 #[pyo3(signature = (token_level_rewards, response_mask, gamma, *, skip_masked=true, parallel=false))]
-fn discounted_returns<'py>(
+pub(super) fn discounted_returns<'py>(
     py: Python<'py>,
     token_level_rewards: &Any<'py>,
     response_mask: &Any<'py>,
@@ -374,7 +325,7 @@ fn gae_typed<'py, T: Real + Element>(
 #[pyo3(signature = (token_level_rewards, values, response_mask, gamma, lam, *, skip_masked=true,
     whiten=true, unbiased=true, eps=1e-8, clamp=false, parallel=false))]
 #[allow(clippy::too_many_arguments)]
-fn gae<'py>(
+pub(super) fn gae<'py>(
     py: Python<'py>,
     token_level_rewards: &Any<'py>,
     values: &Any<'py>,
@@ -396,14 +347,8 @@ fn gae<'py>(
     ))
 }
 
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(group_advantages, m)?)?;
-    m.add_function(wrap_pyfunction!(compute_advantages, m)?)?;
-    m.add_function(wrap_pyfunction!(masked_whiten, m)?)?;
-    m.add_function(wrap_pyfunction!(to_token_level, m)?)?;
-    m.add_function(wrap_pyfunction!(discounted_returns, m)?)?;
-    m.add_function(wrap_pyfunction!(gae, m)?)?;
+/// The estimator names (the core's one list), exported as `ESTIMATORS`.
+pub(super) fn constants(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let names: Vec<&str> = Estimator::ALL.iter().map(|e| e.name()).collect();
-    m.add("ESTIMATORS", pyo3::types::PyTuple::new(m.py(), names)?)?;
-    Ok(())
+    m.add("ESTIMATORS", pyo3::types::PyTuple::new(m.py(), names)?)
 }

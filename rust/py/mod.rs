@@ -1,6 +1,6 @@
 //! The binding layer: the only Rust code that knows Python.
 //!
-//! One submodule per capability registers its functions on `postcouple._core`.
+//! One submodule per capability; [`_core`] lists their functions once.
 //! Conventions for every binding:
 //! - read arguments with [`arrays`] (dtype, rank, contiguity, str-ness; errors
 //!   are `TypeError`/`ValueError` naming the argument, through
@@ -51,11 +51,28 @@ where
     }
 }
 
+/// `postcouple._core`: every binding, listed once (PyO3's declarative module).
 #[pymodule(gil_used = false)]
-fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    advantages::register(m)?;
-    packing::register(m)?;
-    rewards::register(m)?;
-    Ok(())
+mod _core {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use super::advantages::{
+        compute_advantages, discounted_returns, gae, masked_whiten, to_token_level,
+    };
+    #[pymodule_export]
+    use super::packing::{balance, collate, pack};
+    #[pymodule_export]
+    use super::rewards::{
+        extract_answer, format_reward, label_reward, math_equal, math_reward, overlong_penalty,
+        parse_ok, reward_caps,
+    };
+
+    /// The constants: the version and the option names the Python API exports.
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        super::advantages::constants(m)?;
+        super::rewards::constants(m)
+    }
 }

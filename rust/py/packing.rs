@@ -16,7 +16,7 @@ fn ints<'py>(x: &Bound<'py, PyAny>, name: &'static str) -> PyResult<Arr1<'py, i6
 
 /// pack(lengths, capacity, strategy, overflow) -> (bin_ptr, seq, offset, len)
 #[pyfunction]
-fn pack<'py>(
+pub(super) fn pack<'py>(
     py: Python<'py>,
     lengths: &Bound<'py, PyAny>,
     capacity: i64,
@@ -38,7 +38,7 @@ fn pack<'py>(
 
 /// balance(workloads, k, method, equal_size) -> list of k int64 arrays
 #[pyfunction]
-fn balance<'py>(
+pub(super) fn balance<'py>(
     py: Python<'py>,
     workloads: &Bound<'py, PyAny>,
     k: i64,
@@ -57,7 +57,7 @@ fn balance<'py>(
 ///   -> (input_ids, position_ids, labels, tok_ptr)
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-fn collate<'py>(
+pub(super) fn collate<'py>(
     py: Python<'py>,
     flat: &Bound<'py, PyAny>,
     seq_ptr: &Bound<'py, PyAny>,
@@ -88,11 +88,4 @@ fn collate<'py>(
         c.labels.into_pyarray(py),
         c.tok_ptr.into_pyarray(py),
     ))
-}
-
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(pack, m)?)?;
-    m.add_function(wrap_pyfunction!(balance, m)?)?;
-    m.add_function(wrap_pyfunction!(collate, m)?)?;
-    Ok(())
 }

@@ -23,7 +23,7 @@ fn threads(n: Option<i64>) -> PyResult<usize> {
 
 /// extract_answer(text, mode, last_number_fallback, last_math_fallback) -> str | None
 #[pyfunction]
-fn extract_answer(
+pub(super) fn extract_answer(
     py: Python<'_>,
     text: &Bound<'_, PyAny>,
     mode: &str,
@@ -41,7 +41,7 @@ fn extract_answer(
 
 /// math_equal(pred, gold, rel_tol, strict) -> bool
 #[pyfunction]
-fn math_equal(
+pub(super) fn math_equal(
     py: Python<'_>,
     pred: &Bound<'_, PyAny>,
     gold: &Bound<'_, PyAny>,
@@ -55,7 +55,7 @@ fn math_equal(
 
 /// parse_ok(answer) -> bool: whether an answer string parses (diagnostics).
 #[pyfunction]
-fn parse_ok(py: Python<'_>, answer: &Bound<'_, PyAny>) -> PyResult<bool> {
+pub(super) fn parse_ok(py: Python<'_>, answer: &Bound<'_, PyAny>) -> PyResult<bool> {
     let a = text(answer, "answer", None)?;
     super::detach(py, || Ok(latex::parse_answer(&a).is_some()))
 }
@@ -64,7 +64,7 @@ fn parse_ok(py: Python<'_>, answer: &Bound<'_, PyAny>) -> PyResult<bool> {
 /// num_threads)
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-fn math_reward<'py>(
+pub(super) fn math_reward<'py>(
     py: Python<'py>,
     completions: &Bound<'py, PyAny>,
     golds: &Bound<'py, PyAny>,
@@ -90,7 +90,7 @@ fn math_reward<'py>(
 
 /// label_reward(completions, labels, mode, case_sensitive, num_threads)
 #[pyfunction]
-fn label_reward<'py>(
+pub(super) fn label_reward<'py>(
     py: Python<'py>,
     completions: &Bound<'py, PyAny>,
     labels: &Bound<'py, PyAny>,
@@ -108,7 +108,7 @@ fn label_reward<'py>(
 
 /// format_reward(completions, pattern, num_threads)
 #[pyfunction]
-fn format_reward<'py>(
+pub(super) fn format_reward<'py>(
     py: Python<'py>,
     completions: &Bound<'py, PyAny>,
     pattern: Option<&str>,
@@ -123,7 +123,7 @@ fn format_reward<'py>(
 
 /// overlong_penalty(lengths int64, max_len, buffer, factor)
 #[pyfunction]
-fn overlong_penalty<'py>(
+pub(super) fn overlong_penalty<'py>(
     py: Python<'py>,
     lengths: &Bound<'py, PyAny>,
     max_len: i64,
@@ -138,7 +138,7 @@ fn overlong_penalty<'py>(
 
 /// The documented caps, for users and the docs.
 #[pyfunction]
-fn reward_caps(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+pub(super) fn reward_caps(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("max_answer_bytes", latex::MAX_ANSWER_BYTES)?;
     d.set_item("max_depth", latex::MAX_DEPTH)?;
@@ -152,18 +152,10 @@ fn reward_caps(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(extract_answer, m)?)?;
-    m.add_function(wrap_pyfunction!(math_equal, m)?)?;
-    m.add_function(wrap_pyfunction!(parse_ok, m)?)?;
-    m.add_function(wrap_pyfunction!(math_reward, m)?)?;
-    m.add_function(wrap_pyfunction!(label_reward, m)?)?;
-    m.add_function(wrap_pyfunction!(format_reward, m)?)?;
-    m.add_function(wrap_pyfunction!(overlong_penalty, m)?)?;
-    m.add_function(wrap_pyfunction!(reward_caps, m)?)?;
-    // the names and the default pattern, defined once here and used by the Python API
+/// The extraction modes and the default think/answer pattern, defined once
+/// here and used by the Python API (`MODES`, `THINK_ANSWER_PATTERN`).
+pub(super) fn constants(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let modes: Vec<&str> = Mode::ALL.iter().map(|m| m.name()).collect();
     m.add("MODES", pyo3::types::PyTuple::new(m.py(), modes)?)?;
-    m.add("THINK_ANSWER_PATTERN", format::THINK_ANSWER)?;
-    Ok(())
+    m.add("THINK_ANSWER_PATTERN", format::THINK_ANSWER)
 }

@@ -307,22 +307,14 @@ mod fuzz {
         }
         let a = grammar(state, depth - 1);
         let b = grammar(state, depth - 1);
-        match (r >> 8) % 14 {
-            0 => format!("\\frac{{{a}}}{{{b}}}"),
-            1 => format!("{a}+{b}"),
-            2 => format!("{a}-{b}"),
-            3 => format!("({a})({b})"),
-            4 => format!("{{{a}}}^{{{b}}}"),
-            5 => format!("\\sqrt{{{a}}}"),
-            6 => format!("({a}, {b})"),
-            7 => format!("\\{{{a}, {b}\\}}"),
-            8 => format!("[{a}, {b})"),
-            9 => format!("x = {a}"),
-            10 => format!("{a} \\pm {b}"),
-            11 => format!("\\sin({a})"),
-            12 => format!("({a})!"),
-            _ => format!("\\begin{{pmatrix}} {a} \\\\ {b} \\end{{pmatrix}}"),
-        }
+        // the forms, `@` = a and `#` = b (neither occurs in a leaf or a form)
+        const FORMS: &str = "\\frac{@}{#}|@+#|@-#|(@)(#)|{@}^{#}|\\sqrt{@}|(@, #)|\\{@, #\\}|[@, #)|x = @|@ \\pm #|\\sin(@)|(@)!|\\begin{pmatrix} @ \\\\ # \\end{pmatrix}";
+        debug_assert_eq!(FORMS.split('|').count(), 14);
+        let form = FORMS
+            .split('|')
+            .nth(((r >> 8) % 14) as usize)
+            .unwrap_or("@");
+        form.replace('@', &a).replace('#', &b)
     }
 
     fn input(state: &mut u64) -> String {

@@ -40,19 +40,8 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
+import completion_helpers as ch
 from completion_constructed import build_equivalence, build_traps
-from completion_helpers import (
-    Corpus,
-    _clean_gsm,
-    _clean_math,
-    _numbers_work,
-    fill,
-    frac_tex,
-    int_misses,
-    main_styles,
-    styled,
-    terminating,
-)
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "math_completions.jsonl"
@@ -66,11 +55,11 @@ SEED = 11
 def load(data: Path):
     gsm = [json.loads(x) for x in (data / "gsm8k" / "test.jsonl").open()]
     gsm = [
-        (int(r["answer"].split("####")[-1].strip().replace(",", "")), _clean_gsm(r["answer"]))
+        (int(r["answer"].split("####")[-1].strip().replace(",", "")), ch._clean_gsm(r["answer"]))
         for r in gsm
     ]
     m5 = [json.loads(x) for x in (data / "math500" / "test.jsonl").open()]
-    return gsm, [(r["answer"], _clean_math(r["solution"])) for r in m5]
+    return gsm, [(r["answer"], ch._clean_math(r["solution"])) for r in m5]
 
 
 _UNITS = ["apples", "dollars", "eggs", "miles", "minutes", "cookies", "students", "pages", "hours"]
@@ -90,25 +79,25 @@ def math_forms(gold: str, rng: random.Random) -> tuple[list[str], list[str]] | N
     if re.fullmatch(r"-?\d+", g):
         n = int(g)
         pos = [g] + ([f"{n:,}"] if abs(n) >= 1000 else []) + [f"{n}.0"]
-        return pos, [str(m) for m in int_misses(n, rng)]
+        return pos, [str(m) for m in ch.int_misses(n, rng)]
     m = _FRAC_RE.match(g)
     if m:
         p, q = int(m.group(2) or m.group(3)), int(m.group(4) or m.group(5))
         fr = Fraction(p, q) * (-1 if m.group(1) else 1)
         if fr.denominator != q:  # unreduced gold: skip
             return None
-        pos = [g, frac_tex(fr), frac_tex(fr, "\\dfrac"), f"{'-' if fr < 0 else ''}{p}/{q}"]
-        if terminating(fr):
-            pos.append(terminating(fr))
+        pos = [g, ch.frac_tex(fr), ch.frac_tex(fr, "\\dfrac"), f"{'-' if fr < 0 else ''}{p}/{q}"]
+        if ch.terminating(fr):
+            pos.append(ch.terminating(fr))
         sgn = -1 if fr < 0 else 1
         wrong = {Fraction(p + 1, q) * sgn, Fraction(p, q + 1) * sgn, -fr}
         if p != q:
             wrong.add(Fraction(q, p) * sgn)
-        return pos, [frac_tex(w) for w in wrong if w != fr]
+        return pos, [ch.frac_tex(w) for w in wrong if w != fr]
     if re.fullmatch(r"-?\d*\.\d+", g):
         v = Fraction(g)
         last = int(g[-1])
-        return [g, g + "0", frac_tex(v)], [g[:-1] + str((last + 1) % 10), frac_tex(v * 10)]
+        return [g, g + "0", ch.frac_tex(v)], [g[:-1] + str((last + 1) % 10), ch.frac_tex(v * 10)]
     m = _SQRT_RE.match(g)
     if m:
         a = int(m.group(1) or 1)
@@ -143,14 +132,14 @@ def build(data: Path) -> list[dict]:
     gsm, m5 = load(data)
     m5_forms = [(g, w, math_forms(g, rng)) for g, w in m5]
     m5_ok = [(g, w, f) for g, w, f in m5_forms if f]
-    c = Corpus()
+    c = ch.Corpus()
 
     # ---------------------------------------------------------------- GSM8K styles
     def gsm8k_hash(r):
         n, lines = r.choice(gsm)
         work = "\n".join(lines[:-1]) or lines[0]
         fmt = (lambda v: f"{v:,}") if n >= 1000 and r.random() < 0.5 else str
-        miss = r.choice(int_misses(n, r))
+        miss = r.choice(ch.int_misses(n, r))
         items = [(f"{work}\n#### {fmt(n)}", True), (f"{work}\n#### {fmt(miss)}", False)]
         # the gold as an intermediate value, then a different final answer
         items.append(
@@ -158,7 +147,7 @@ def build(data: Path) -> list[dict]:
         )
         return str(n), "gsm8k_hash", items
 
-    fill(c, "gsm8k_hash", gsm8k_hash, rng)
+    ch.fill(c, "gsm8k_hash", gsm8k_hash, rng)
 
     prefix_forms = [
         ("gsm8k_A", "A: {a}"),
@@ -174,7 +163,7 @@ def build(data: Path) -> list[dict]:
         n, lines = r.choice(gsm)
         work = "\n".join(lines[:-1]) or lines[0]
         style, form = r.choice(prefix_forms)
-        miss = r.choice(int_misses(n, r))
+        miss = r.choice(ch.int_misses(n, r))
         return (
             str(n),
             style,
@@ -184,7 +173,7 @@ def build(data: Path) -> list[dict]:
             ],
         )
 
-    fill(c, "answer_prefix", answer_prefix, rng)
+    ch.fill(c, "answer_prefix", answer_prefix, rng)
 
     trailing_forms = [
         "The answer is {a} {u}.",
@@ -199,7 +188,7 @@ def build(data: Path) -> list[dict]:
         n, lines = r.choice(gsm)
         work = "\n".join(lines[:-1]) or lines[0]
         form, u = r.choice(trailing_forms), r.choice(_UNITS)
-        miss = r.choice(int_misses(n, r))
+        miss = r.choice(ch.int_misses(n, r))
         return (
             str(n),
             "prose",
@@ -209,21 +198,21 @@ def build(data: Path) -> list[dict]:
             ],
         )
 
-    fill(c, "trailing_words", trailing_words, rng)
+    ch.fill(c, "trailing_words", trailing_words, rng)
 
     # ---------------------------------------------------------------- MATH-500 styles
     def _m5(r, style_pool):
         g, work, (pos, neg) = r.choice(m5_ok)
         style = r.choice(style_pool)
-        work = work or _numbers_work(r)
-        items = [(styled(style, r.choice(pos), work, r), True)]
+        work = work or ch._numbers_work(r)
+        items = [(ch.styled(style, r.choice(pos), work, r), True)]
         nm = r.choice(neg)
         items.append(
-            (styled(style, nm, work, r, mention=g if style == "r1_think" else None), False)
+            (ch.styled(style, nm, work, r, mention=g if style == "r1_think" else None), False)
         )
         return g, style, items
 
-    fill(c, "r1_boxed", lambda r: _m5(r, ["r1_think"]), rng)
+    ch.fill(c, "r1_boxed", lambda r: _m5(r, ["r1_think"]), rng)
 
     minerva_prose = [
         "Final Answer: The largest $n$ is {a}.",
@@ -233,14 +222,14 @@ def build(data: Path) -> list[dict]:
 
     def minerva_final(r):
         g, work, (pos, neg) = r.choice(m5_ok)
-        work = work or _numbers_work(r)
+        work = work or ch._numbers_work(r)
         if r.random() < 0.7:
             return (
                 g,
                 "minerva",
                 [
-                    (styled("minerva", r.choice(pos), work, r), True),
-                    (styled("minerva", r.choice(neg), work, r), False),
+                    (ch.styled("minerva", r.choice(pos), work, r), True),
+                    (ch.styled("minerva", r.choice(neg), work, r), False),
                 ],
             )
         if not re.fullmatch(r"-?\d+", g):
@@ -255,7 +244,7 @@ def build(data: Path) -> list[dict]:
             ],
         )
 
-    fill(c, "minerva_final", minerva_final, rng)
+    ch.fill(c, "minerva_final", minerva_final, rng)
 
     def bare_expression(r):
         k = r.random()
@@ -265,7 +254,7 @@ def build(data: Path) -> list[dict]:
             if math.gcd(p, q) != 1:
                 return "", "bare", []
             fr = w + Fraction(p, q)
-            gold = r.choice([frac_tex(fr), f"{w}\\frac{{{p}}}{{{q}}}"])
+            gold = r.choice([ch.frac_tex(fr), f"{w}\\frac{{{p}}}{{{q}}}"])
             return (
                 gold,
                 "bare",
@@ -282,7 +271,7 @@ def build(data: Path) -> list[dict]:
                 "bare",
                 [
                     (r.choice([f"\\[{var} = {n}\\]", f"${var}={n}$"]), True),
-                    (r.choice([f"\\[{var} = {m}\\]" for m in int_misses(n, r)]), False),
+                    (r.choice([f"\\[{var} = {m}\\]" for m in ch.int_misses(n, r)]), False),
                 ],
             )
         g, _, (pos, neg) = r.choice(m5_ok)
@@ -290,25 +279,25 @@ def build(data: Path) -> list[dict]:
             g,
             "bare",
             [
-                (styled("bare", r.choice(pos), "", r), True),
-                (styled("bare", r.choice(neg), "", r), False),
+                (ch.styled("bare", r.choice(pos), "", r), True),
+                (ch.styled("bare", r.choice(neg), "", r), False),
             ],
         )
 
-    fill(c, "bare_expression", bare_expression, rng)
+    ch.fill(c, "bare_expression", bare_expression, rng)
 
     # ---------------------------------------------------------------- formats of numbers
     def unicode_thousands(r):
         if r.random() < 0.35:  # U+2212 minus
             n = r.choice([g for g, _ in gsm if g > 0])
-            work = _numbers_work(r)
-            style = r.choice(main_styles())
+            work = ch._numbers_work(r)
+            style = r.choice(ch.main_styles())
             return (
                 f"-{n}",
                 style,
                 [
-                    (styled(style, f"\u2212{n}", work, r), True),
-                    (styled(style, f"\u2212{n + 1}", work, r), False),
+                    (ch.styled(style, f"\u2212{n}", work, r), True),
+                    (ch.styled(style, f"\u2212{n + 1}", work, r), False),
                 ],
             )
         n = r.randint(10_000, 99_999_999)
@@ -316,16 +305,16 @@ def build(data: Path) -> list[dict]:
         sep = r.choice(["{,}", " ", "\\,", ",\\!", "\\ "])
         txt = sep.join(grp)
         bad = f"{n + r.choice([1, 10, 1000, -1]):,}".split(",")
-        style = r.choice(main_styles())
-        work = _numbers_work(r)
+        style = r.choice(ch.main_styles())
+        work = ch._numbers_work(r)
         gold = r.choice([str(n), f"{n:,}"])
         items = [
-            (styled(style, txt, work, r), True),
-            (styled(style, sep.join(bad), work, r), False),
+            (ch.styled(style, txt, work, r), True),
+            (ch.styled(style, sep.join(bad), work, r), False),
         ]
         return gold, style, items
 
-    fill(c, "unicode_thousands", unicode_thousands, rng)
+    ch.fill(c, "unicode_thousands", unicode_thousands, rng)
     build_equivalence(c, rng)
     build_traps(c, rng)
     return c.rows

@@ -31,6 +31,7 @@ from postcouple.coupling.report import (
     cost_line,
     fmt,
     how_made,
+    label_axes,
     loss_reward_point,
     mean_std,
     num,
@@ -339,14 +340,17 @@ def plots(out: Path, summ: dict[str, Any], data: dict[str, Any]) -> list[str]:
     if len(front) > 1:
         ax.step(*zip(*front), where="post", ls="--", color="k", lw=0.8, label="Pareto front")
     steps = summ["budget"]["steps"]
-    ax.set_xlabel("held-out SFT loss (nats / response), lower is better")
-    ax.set_ylabel("sampled reward (T=1), higher is better")
-    ax.set_title(
+    title = (
         "Methods from the same SFT model, "
         + (f"{steps[0]} steps each" if summ["budget"]["equal"] and steps else "unequal budgets")
         + f"\n(lines: mean trajectory over {len(data['seeds'])} seeds; points: end, ± std)"
     )
-    ax.legend(fontsize=8)
+    label_axes(
+        ax,
+        "held-out SFT loss (nats / response), lower is better",
+        "sampled reward (T=1), higher is better",
+        title,
+    )
     files.append(save_fig(fig, out / "trajectories.png"))
 
     # 2. final values per method, with each seed, and the paired differences to the baseline

@@ -81,7 +81,7 @@ def estimate_c1(
     """Sample the (SFT) model and return the C1(beta) estimate for each beta."""
     import torch
 
-    from postcouple.train.sampling import sample
+    from postcouple.train.sampling import sample_and_score
 
     ex = task.eval_examples()
     prompts = ex[:num_prompts]
@@ -90,16 +90,10 @@ def estimate_c1(
         torch.manual_seed(seed)
         for i in range(0, len(prompts), batch_prompts):
             chunk = prompts[i : i + batch_prompts]
-            ro = sample(
-                model,
-                tok,
-                [e.prompt for e in chunk],
-                num_generations=num_samples,
-                max_new_tokens=max_new_tokens,
-                temperature=1.0,
-            )
-            rep = [e for e in chunk for _ in range(num_samples)]
-            rows.append(np.asarray(task.reward(ro.completions, rep)).reshape(len(chunk), -1))
+            _, r, _ = sample_and_score(
+                model, tok, task, chunk, num_generations=num_samples, max_new_tokens=max_new_tokens
+            )  # (len(chunk) * n,) at temperature 1
+            rows.append(r.reshape(len(chunk), -1))
     sampled = np.concatenate(rows, 0)  # (P, n)
     expert_ex = ex  # the held-out expert responses
     er = float(np.nanmean(task.reward([e.response for e in expert_ex], expert_ex)))

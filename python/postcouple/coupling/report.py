@@ -447,10 +447,13 @@ def plots(out: Path, summ: dict[str, Any]) -> list[str]:
                 lw=1,
                 label=f"before + C1({b:g}) (predicted)",
             )
-    ax.set_xlabel("RL step (from the SFT model)")
-    ax.set_ylabel("held-out SFT loss (nats / response)")
-    ax.set_title("SFT -> RL: SFT loss through RL (dashed: before + C1(beta))")
-    ax.legend(fontsize=7)
+    label_axes(
+        ax,
+        "RL step (from the SFT model)",
+        "held-out SFT loss (nats / response)",
+        "SFT -> RL: SFT loss through RL (dashed: before + C1(beta))",
+        legend=7,
+    )
     files.append(save_fig(fig, out / "sft_loss_through_rl.png"))
 
     # 2. the theory check: the measured rise approaching C1(beta)
@@ -469,24 +472,25 @@ def plots(out: Path, summ: dict[str, Any]) -> list[str]:
                 a2.plot(xs, m / pm, color=line.get_color(), label=f"beta={b:g}")
         a2.axhspan(1 - C1_TOLERANCE, 1 + C1_TOLERANCE, color="gray", alpha=0.2, label="±15%")
         a2.axhline(1, color="k", lw=0.8)
-        a1.set_xlabel("RL step")
-        a1.set_ylabel("rise of the held-out SFT loss (nats / response)")
-        a1.set_title("Measured rise vs C1(beta)")
-        a1.legend(fontsize=7)
-        a2.set_xlabel("RL step")
-        a2.set_ylabel("measured / predicted")
-        a2.set_title(f"Ratio, for C1 > {C1_CHECKED:g}")
-        a2.legend(fontsize=7)
+        label_axes(
+            a1,
+            "RL step",
+            "rise of the held-out SFT loss (nats / response)",
+            "Measured rise vs C1(beta)",
+            legend=7,
+        )
+        label_axes(
+            a2, "RL step", "measured / predicted", f"Ratio, for C1 > {C1_CHECKED:g}", legend=7
+        )
         files.append(save_fig(fig, out / "c1_approach.png"))
 
     # 3. reward through SFT
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, lab in (("reward", "sampled reward (T=1)"), ("greedy_acc", "greedy accuracy")):
         band(ax, *_series(runs, seeds, "rl_sft", key), lab)
-    ax.set_xlabel("SFT step (from the RL model)")
-    ax.set_ylabel("reward")
-    ax.set_title("RL -> SFT: reward through SFT")
-    ax.legend(fontsize=8)
+    label_axes(
+        ax, "SFT step (from the RL model)", "reward", "RL -> SFT: reward through SFT", legend=8
+    )
     files.append(save_fig(fig, out / "reward_through_sft.png"))
 
     # 4. gradient cosine through base SFT, RL, SFT
@@ -499,10 +503,13 @@ def plots(out: Path, summ: dict[str, Any]) -> list[str]:
             off += int(x.max()) if len(x) else 0
             ax.axvline(off, color="gray", lw=0.5)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xlabel("step (stages end to end)")
-    ax.set_ylabel("cos(grad L_SFT, grad L_RL)")
-    ax.set_title("Gradient cosine on fixed probe batches")
-    ax.legend(fontsize=8)
+    label_axes(
+        ax,
+        "step (stages end to end)",
+        "cos(grad L_SFT, grad L_RL)",
+        "Gradient cosine on fixed probe batches",
+        legend=8,
+    )
     files.append(save_fig(fig, out / "grad_cosine.png"))
 
     # 5. Pareto plot of the schedules
@@ -516,10 +523,13 @@ def plots(out: Path, summ: dict[str, Any]) -> list[str]:
             fmt="o" if row["pareto"] else "x",
             label=row["schedule"] + (" (Pareto)" if row["pareto"] else ""),
         )
-    ax.set_xlabel("held-out SFT loss (nats / response), lower is better")
-    ax.set_ylabel("reward, higher is better")
-    ax.set_title(_budget_title(summ["schedules"]["budget_steps"]))
-    ax.legend(fontsize=7)
+    label_axes(
+        ax,
+        "held-out SFT loss (nats / response), lower is better",
+        "reward, higher is better",
+        _budget_title(summ["schedules"]["budget_steps"]),
+        legend=7,
+    )
     files.append(save_fig(fig, out / "pareto.png"))
     return files
 
@@ -543,6 +553,14 @@ def loss_reward_point(ax: Any, row: dict[str, Any], **kw: Any) -> None:
         yerr=row["reward"]["std"],
         **kw,
     )
+
+
+def label_axes(ax: Any, xlabel: str, ylabel: str, title: str, legend: int = 8) -> None:
+    """Axis labels, title and a legend in ``legend``-point type."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=legend)
 
 
 def save_fig(fig: Any, path: Path) -> str:

@@ -479,12 +479,8 @@ class CouplingCallback(TrainerCallback):
         g_rl = all_reduce(flat_grad(params)) / max(float(ntok), 1.0)
         for p in params:
             p.grad = None
-        cos, ns, nr = cosine_and_norms(g_sft, g_rl)
-        return {
-            "coupling/grad_cosine": cos,
-            "coupling/grad_norm_sft": ns,
-            "coupling/grad_norm_rl": nr,
-        }
+        names = ("coupling/grad_cosine", "coupling/grad_norm_sft", "coupling/grad_norm_rl")
+        return dict(zip(names, cosine_and_norms(g_sft, g_rl)))
 
     def _c1(self, total: np.ndarray, state: Any) -> dict[str, float]:
         """C1(beta) from the starting model's samples (summed rewards, (P, n))."""

@@ -176,18 +176,10 @@ def _is_alpha(c: str) -> bool:
     return "a" <= c <= "z" or "A" <= c <= "Z"
 
 
-_KEEP_WORDS: tuple[str, ...] = (
-    "plus",
-    "minus",
-    "times",
-    "divided",
-    "over",
-    "squared",
-    "cubed",
-    "mod",
-    "modulo",
+# arithmetic in words (the answer is then not a number) and percent words
+_KEEP_WORDS = frozenset(
+    "plus minus times divided over squared cubed mod modulo percent percentage pct".split()
 )
-_KEEP_WORDS += ("percent", "percentage", "pct")
 
 
 def _cut_words(t: str) -> str:

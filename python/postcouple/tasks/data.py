@@ -43,7 +43,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -216,22 +216,38 @@ def _shuffled(out: list[Example], seed: int, limit: int | None) -> list[Example]
 
 
 @dataclass
-class ColaTask(_Split):
-    """CoLA with a strict answer format (see the module docstring)."""
+class _TrainEvalFiles(_Split):
+    """A task read from a train file and a held-out file (``FILES``) in the folder
+    ``path`` ("" = the task's Hub dataset); the first ``num_train`` / ``num_eval``
+    of each after a shuffle seeded by ``seed`` (None = all)."""
 
-    path: str = ""  # folder with train.tsv / dev.tsv, or one TSV; "" = the Hub (GLUE cola)
-    reward_type: str = "correct_and_format"
+    FILES: ClassVar[tuple[str, str, str]]  # (data_file's task name, train file, held-out file)
+    path: str = ""
     num_train: int | None = None
     num_eval: int | None = 512
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        task, train, held_out = self.FILES
+        self._train = self._load(data_file(task, self.path, train), self.num_train)
+        self._eval = self._load(data_file(task, self.path, held_out), self.num_eval)
+
+    def _load(self, f: Path | HubSplit, limit: int | None) -> list[Example]:
+        raise NotImplementedError
+
+
+@dataclass
+class ColaTask(_TrainEvalFiles):
+    """CoLA with a strict answer format (see the module docstring). ``path`` is a
+    folder with train.tsv / dev.tsv, or one TSV; "" = the Hub (GLUE cola)."""
+
+    FILES = ("cola", "train.tsv", "dev.tsv")
+    reward_type: str = "correct_and_format"
     name: str = "cola"
 
     def __post_init__(self) -> None:
         _check_reward(self.reward_type)
-        train_f = data_file("cola", self.path, "train.tsv")
-        dev_f = data_file("cola", self.path, "dev.tsv")
-        self._train = self._load(train_f, self.num_train)
-        self._eval = self._load(dev_f, self.num_eval)
+        super().__post_init__()
 
     def _load(self, f: Path | HubSplit, limit: int | None) -> list[Example]:
         out = []
@@ -362,19 +378,12 @@ def _math_reward(completions: list[str], examples: list[Example], mode: str) -> 
 
 
 @dataclass
-class Gsm8kTask(_Split):
+class Gsm8kTask(_TrainEvalFiles):
     """GSM8K (see the module docstring): ``path`` holds ``train.jsonl`` and ``test.jsonl``
     ("" = ``openai/gsm8k`` on the Hub)."""
 
-    path: str = ""
-    num_train: int | None = None
-    num_eval: int | None = 512
-    seed: int = 0
+    FILES = ("gsm8k", "train.jsonl", "test.jsonl")
     name: str = "gsm8k"
-
-    def __post_init__(self) -> None:
-        self._train = self._load(data_file("gsm8k", self.path, "train.jsonl"), self.num_train)
-        self._eval = self._load(data_file("gsm8k", self.path, "test.jsonl"), self.num_eval)
 
     def _load(self, f: Path | HubSplit, limit: int | None) -> list[Example]:
         out = []

@@ -62,8 +62,19 @@ def _within(where: str, value: float, low: float, high: float) -> None:
         raise ValueError(f"{where}: must be in [{low:g}, {high:g}], got {value!r}")
 
 
+class _Checked:
+    """A config section that checks its values when built (``validate``, which
+    :meth:`RunConfig.validate` calls again: fields may be set afterwards)."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        raise NotImplementedError
+
+
 @dataclass
-class ModelConfig:
+class ModelConfig(_Checked):
     """Which model, on which device, in which dtype."""
 
     name: str = "tiny"  # "tiny", "qwen3-0.6b-arch", or a hub id / local path
@@ -80,9 +91,6 @@ class ModelConfig:
     num_hidden_layers: int = 2  # tiny only
     intermediate_size: int = 192  # tiny only
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     def validate(self) -> None:
         _choice("model.dtype", self.dtype, DType)
         _at_least("model", self, ("hidden_size", "num_hidden_layers", "intermediate_size"), 1)
@@ -97,7 +105,7 @@ class TaskConfig:
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(_Checked):
     """AdamW and the learning-rate schedule of one stage."""
 
     learning_rate: float = 1e-3
@@ -112,9 +120,6 @@ class OptimConfig:
     # and their gradients accumulate with a step-level normaliser.
 
     section: ClassVar[str] = "optim"  # the TOML section, for error messages
-
-    def __post_init__(self) -> None:
-        self.validate()
 
     def validate(self) -> None:
         s = self.section
@@ -214,14 +219,11 @@ class RLConfig(OptimConfig):
 
 
 @dataclass
-class JointConfig:
+class JointConfig(_Checked):
     """One loss (1 - mu) * L_RL + mu * L_SFT per step (CHORD-style)."""
 
     mu: float = 0.3
     learning_rate: float = 5e-4
-
-    def __post_init__(self) -> None:
-        self.validate()
 
     def validate(self) -> None:
         _within("joint.mu", self.mu, 0.0, 1.0)
@@ -237,7 +239,7 @@ class JointConfig:
 
 
 @dataclass
-class ChordConfig:
+class ChordConfig(_Checked):
     """CHORD (arXiv 2508.11408): L = (1 - mu_t) L_RL + mu_t L_SFT^phi.
 
     ``mu_schedule = "constant"``: mu_t = mu_peak. ``"warmup_cosine"``: mu_t
@@ -254,9 +256,6 @@ class ChordConfig:
     phi: bool = True
     learning_rate: float = 5e-4
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     def validate(self) -> None:
         _choice("chord.mu_schedule", self.mu_schedule, MuSchedule)
         for k in ("mu_peak", "mu_valley", "mu_warmup_ratio"):
@@ -265,7 +264,7 @@ class ChordConfig:
 
 
 @dataclass
-class LuffyConfig:
+class LuffyConfig(_Checked):
     """LUFFY (arXiv 2504.14945): groups of K = rl.num_generations on-policy samples
     plus ``num_expert`` expert solutions; expert tokens shaped by f(p) = p / (p + gamma)."""
 
@@ -274,9 +273,6 @@ class LuffyConfig:
     # advantages over the whole mixed group; LUFFY drops the std division
     scale_rewards: ScaleRewards = "none"
     learning_rate: float = 5e-4
-
-    def __post_init__(self) -> None:
-        self.validate()
 
     def validate(self) -> None:
         _choice("luffy.scale_rewards", self.scale_rewards, ScaleRewards)
@@ -287,30 +283,24 @@ class LuffyConfig:
 
 
 @dataclass
-class HPTConfig:
+class HPTConfig(_Checked):
     """HPT (arXiv 2509.04419): per prompt, SFT on its expert solution when at most
     ``gamma`` of its K samples are correct, else the RL loss (gamma = 0: SuperRL)."""
 
     gamma: int = 0
     learning_rate: float = 5e-4
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     def validate(self) -> None:
         _at_least("hpt", self, ("gamma", "learning_rate"), 0)
 
 
 @dataclass
-class ReLIFTConfig:
+class ReLIFTConfig(_Checked):
     """ReLIFT (arXiv 2506.07527): RL steps; expert solutions of prompts with 0 of K
     correct are buffered; when the buffer holds ``buffer_size`` (M), one SFT step."""
 
     buffer_size: int = 16
     learning_rate: float = 5e-4
-
-    def __post_init__(self) -> None:
-        self.validate()
 
     def validate(self) -> None:
         _at_least("relift", self, ("buffer_size",), 1)
@@ -318,7 +308,7 @@ class ReLIFTConfig:
 
 
 @dataclass
-class UFTConfig:
+class UFTConfig(_Checked):
     """UFT (arXiv 2505.16984): hints of k ~ Binomial(n, p(t)) of n expert chunks,
     p(t) = p_low + (p_high - p_low)(1 + cos(pi (t+1) / t_hint)) / 2 for t < t_hint, else 0;
     GRPO on the continuation plus ``beta`` x the NLL of the hint tokens."""
@@ -330,9 +320,6 @@ class UFTConfig:
     beta: float = 0.001
     learning_rate: float = 5e-4
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     def validate(self) -> None:
         _at_least("uft", self, ("t_hint", "num_chunks"), 1)
         _within("uft.p_high", self.p_high, 0.0, 1.0)
@@ -341,7 +328,7 @@ class UFTConfig:
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(_Checked):
     """Evaluation every ``interval`` steps of every stage (and at each stage's ends)."""
 
     interval: int = 25
@@ -353,16 +340,13 @@ class EvalConfig:
     probe_examples: int = 256  # expert examples for grad L_SFT
     probe_prompts: int = 32  # prompts (x num_generations samples) for grad L_RL
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     def validate(self) -> None:
         names = ("interval", "num_examples", "num_prompts", "num_samples")
         _at_least("eval", self, (*names, "probe_examples", "probe_prompts"), 1)
 
 
 @dataclass
-class RunConfig:
+class RunConfig(_Checked):
     """A whole run: model, task, the stages' settings and the schedule."""
 
     schedule: str = "sft:300,rl:100"
@@ -383,9 +367,6 @@ class RunConfig:
     relift: ReLIFTConfig = field(default_factory=ReLIFTConfig)
     uft: UFTConfig = field(default_factory=UFTConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-
-    def __post_init__(self) -> None:
-        self.validate()
 
     def validate(self) -> None:
         """Check every section again (their fields may have been set after construction)."""

@@ -97,13 +97,7 @@ def grad_cosine(
     for p in model.parameters():
         p.grad = None
     G = rl_cfg.num_generations
-    ro, r, _ = sample_and_score(
-        model,
-        tok,
-        task,
-        prompts,
-        **rl_sampling(rl_cfg),
-    )  # r: (B,)
+    ro, r, _ = sample_and_score(model, tok, task, prompts, **rl_sampling(rl_cfg))  # r: (B,)
     mask = ro.response_mask.float()
     adv = compute_advantages("grpo", r, mask.cpu().numpy(), group_size=G)
     adv = torch.from_numpy(np.ascontiguousarray(adv, dtype=np.float32)).to(device)
@@ -113,13 +107,8 @@ def grad_cosine(
     g_rl = _flat_grad(model)
     for p, g in zip(model.parameters(), saved):
         p.grad = g
-    cos, ns, nr = cosine_and_norms(g_sft, g_rl)
-    return {
-        "grad_cos": cos,
-        "grad_norm_sft": ns,
-        "grad_norm_rl": nr,
-        "probe_reward": float(r.mean()),
-    }
+    out = dict(zip(("grad_cos", "grad_norm_sft", "grad_norm_rl"), cosine_and_norms(g_sft, g_rl)))
+    return {**out, "probe_reward": float(r.mean())}
 
 
 def evaluate(

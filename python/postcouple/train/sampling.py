@@ -18,13 +18,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import torch
 
 from postcouple.tasks.base import Example
 from postcouple.train.data import encode_prompts
+
+if TYPE_CHECKING:
+    from typing_extensions import NotRequired, Unpack  # in typing from Python 3.11
 
 
 @dataclass
@@ -126,7 +129,18 @@ def score(
     return np.nansum(R * np.asarray(w, dtype=np.float32), axis=1).astype(np.float32)
 
 
-def rl_sampling(rc: Any) -> dict[str, Any]:
+class SamplingKwargs(TypedDict):
+    """The sampling keywords of :func:`sample`, as :func:`sample_and_score` and
+    :func:`rl_sampling` pass them on."""
+
+    num_generations: int
+    max_new_tokens: int
+    temperature: NotRequired[float]
+    top_p: NotRequired[float]
+    greedy: NotRequired[bool]
+
+
+def rl_sampling(rc: Any) -> SamplingKwargs:
     """The keywords of :func:`sample` (and :func:`sample_and_score`) as an RL stage
     draws: ``rc`` (an ``RLConfig``) gives the group size, ``max_new_tokens``,
     ``temperature`` and ``top_p``.
@@ -148,35 +162,24 @@ def sample_and_score(
     task: Any,
     examples: Sequence[Example],
     *,
-    num_generations: int,
-    max_new_tokens: int,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    greedy: bool = False,
     reward_funcs: Sequence[Callable] = (),
     reward_weights: Sequence[float] = (),
+    **sampling: Unpack[SamplingKwargs],
 ) -> tuple[Rollout, np.ndarray, dict[str, float]]:
     """``num_generations`` samples of each example's prompt, and their rewards.
 
-    Returns the :class:`Rollout` (B = len(examples) * num_generations rows;
-    row i answers ``examples[i // num_generations]``), the rewards (B,) float32
-    (:func:`score`: the task's verifier plus ``reward_funcs`` weighted by
-    ``reward_weights``) and the seconds spent (``time_generate``,
+    ``sampling`` are the keywords of :func:`sample` (``num_generations``,
+    ``max_new_tokens``, ``temperature``, ``top_p``, ``greedy``), passed on as
+    they are. Returns the :class:`Rollout` (B = len(examples) * num_generations
+    rows; row i answers ``examples[i // num_generations]``), the rewards (B,)
+    float32 (:func:`score`: the task's verifier plus ``reward_funcs`` weighted
+    by ``reward_weights``) and the seconds spent (``time_generate``,
     ``time_reward``).
     """
-    G = num_generations
     t0 = time.perf_counter()
-    ro = sample(
-        model,
-        tok,
-        [e.prompt for e in examples],
-        num_generations=G,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        greedy=greedy,
-    )
+    ro = sample(model, tok, [e.prompt for e in examples], **sampling)
     t1 = time.perf_counter()
+    G = sampling["num_generations"]
     rep = [e for e in examples for _ in range(G)]  # (B,) row i is prompt i // G
     r = score(task, ro.completions, rep, reward_funcs, reward_weights)  # (B,)
     t2 = time.perf_counter()

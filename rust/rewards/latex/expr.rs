@@ -98,6 +98,16 @@ pub(super) const GREEK: &[&str] = &[
     "Omega",
 ];
 
+/// All of `v` as one node: its only item, or `ctor(v)` (a sum or a product)
+/// when it holds several; `v` is left empty.
+fn collapse(v: &mut Vec<Expr>, ctor: fn(Vec<Expr>) -> Expr) -> Option<Expr> {
+    if v.len() == 1 {
+        v.pop()
+    } else {
+        Some(ctor(std::mem::take(v)))
+    }
+}
+
 impl P<'_, '_> {
     fn ws(&mut self) {
         while self.i < self.s.len() && self.s[self.i].is_whitespace() {
@@ -160,6 +170,17 @@ impl P<'_, '_> {
         }
     }
 
+    /// `\pm` (Some(false)) or `\mp` (Some(true)), eaten.
+    fn eat_pm(&mut self) -> Option<bool> {
+        if self.eat_cmd("pm") {
+            Some(false)
+        } else if self.eat_cmd("mp") {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
     fn expr(&mut self) -> Option<Expr> {
         self.enter()?;
         let mut terms = vec![self.term()?];
@@ -169,22 +190,12 @@ impl P<'_, '_> {
             } else if self.eat('-') {
                 let t = self.term()?;
                 terms.push(Expr::Neg(Box::new(t)));
-            } else if self.eat_cmd("pm") {
+            } else if let Some(minus) = self.eat_pm() {
+                // `a \pm b` is Pm(a, b); `a \mp b` is Pm(a, -b)
                 let t = self.term()?;
-                let acc = if terms.len() == 1 {
-                    terms.pop()?
-                } else {
-                    Expr::Add(std::mem::take(&mut terms))
-                };
+                let t = if minus { Expr::Neg(Box::new(t)) } else { t };
+                let acc = collapse(&mut terms, Expr::Add)?;
                 terms = vec![Expr::Pm(Box::new(acc), Box::new(t))];
-            } else if self.eat_cmd("mp") {
-                let t = self.term()?;
-                let acc = if terms.len() == 1 {
-                    terms.pop()?
-                } else {
-                    Expr::Add(std::mem::take(&mut terms))
-                };
-                terms = vec![Expr::Pm(Box::new(acc), Box::new(Expr::Neg(Box::new(t))))];
             } else {
                 break;
             }
@@ -270,11 +281,7 @@ impl P<'_, '_> {
                 factors.push(self.unary()?);
             } else if self.eat('/') || self.eat_cmd("div") {
                 let d = self.unary()?;
-                let n = if factors.len() == 1 {
-                    factors.pop()?
-                } else {
-                    Expr::Mul(std::mem::take(&mut factors))
-                };
+                let n = collapse(&mut factors, Expr::Mul)?;
                 factors = vec![Expr::Div(Box::new(n), Box::new(d))];
             } else if self.starts_factor() {
                 factors.push(self.power()?);
