@@ -198,27 +198,31 @@ def build(data_dir: Path, seed: int = 0, gsm8k_limit: int = 300) -> list[Case]:
 _CASES_FILE = Path(__file__).with_name("rewards_cases.jsonl")
 
 
-def _cases(name: str) -> list[tuple[str, str, bool]]:
-    """The (answer, gold, right?) rows of one set of ``rewards_cases.jsonl``."""
+def _read_cases() -> dict[str, list[tuple[str, str, bool]]]:
+    """``rewards_cases.jsonl`` by set: the (answer, gold, right?) rows of each."""
+    sets: dict[str, list[tuple[str, str, bool]]] = {}
     with _CASES_FILE.open(encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    out = [(r["answer"], r["gold"], bool(r["right"])) for r in rows if r["set"] == name]
-    if not out:
-        raise ValueError(f"{_CASES_FILE.name}: no case of the set {name!r}")
-    return out
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                sets.setdefault(r["set"], []).append((r["answer"], r["gold"], bool(r["right"])))
+    return sets
+
+
+_CASES = _read_cases()
 
 
 #: (completion, gold, right?)
-ISSUE_11_COMPLETIONS = _cases("issue_11_completions")
+ISSUE_11_COMPLETIONS = _CASES["issue_11_completions"]
 
 #: (pred, gold, equal?)
-ISSUE_11_PAIRS = _cases("issue_11_pairs")
+ISSUE_11_PAIRS = _CASES["issue_11_pairs"]
 
 
 #: Real model-output styles written after the verifier work, as a held-out check
 #: (R1 ``<think>``, Qwen ``**Final Answer**``, NuminaMath, GSM8K, Minerva):
 #: (completion, gold, right?).
-MODEL_STYLE_COMPLETIONS = _cases("model_style_completions")
+MODEL_STYLE_COMPLETIONS = _CASES["model_style_completions"]
 
 #: Hostile inputs: each must score in bounded time, without an error or a panic
 #: (tests/test_rewards.py; benches/bench_rewards.py times those up to 64 KiB).
